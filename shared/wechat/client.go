@@ -1,0 +1,232 @@
+package wechat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultBaseURL is WeChat's API host.
+const DefaultBaseURL = "https://api.weixin.qq.com"
+
+// maxAnswer bounds how much of an answer is read.
+const maxAnswer = 4 << 20
+
+// Client calls WeChat's HTTP APIs. It holds no token and no state beyond its
+// configuration, and is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	baseErr error
+	hc      *http.Client
+}
+
+// NewClient returns a client for the API at baseURL (DefaultBaseURL for the
+// real WeChat; a trailing slash is ignored). A nil hc means an http.Client
+// with a 10 s timeout.
+func NewClient(baseURL string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	c := &Client{hc: hc}
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	switch {
+	case err != nil:
+		c.baseErr = fmt.Errorf("invalid base URL: %w", err)
+	case u.Scheme == "" || u.Host == "":
+		c.baseErr = fmt.Errorf("invalid base URL %q: scheme and host required", u.Redacted())
+	default:
+		u.RawQuery, u.Fragment, u.RawPath = "", "", ""
+		c.base = u
+	}
+	return c
+}
+
+// call describes one request to WeChat.
+type call struct {
+	op      string     // Error.Op
+	method  string     // http.MethodGet or http.MethodPost
+	path    string     // e.g. "/cgi-bin/token"
+	query   url.Values // may hold secrets; never shown in errors
+	body    any        // sent as JSON when non-nil
+	secrets []string   // values to blank out of anything that reaches an error
+}
+
+// do sends k and decodes a successful answer into out (which may be nil).
+func (c *Client) do(ctx context.Context, k call, out any) error {
+	if c.baseErr != nil {
+		return &Error{Op: k.op, Err: c.baseErr}
+	}
+	u := *c.base
+	u.Path = c.base.Path + k.path
+	u.RawQuery = k.query.Encode()
+
+	var body io.Reader
+	if k.body != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(k.body); err != nil {
+			return &Error{Op: k.op, Err: fmt.Errorf("encoding request: %w", err)}
+		}
+		body = &buf
+	}
+
+	// wrote is true once the current attempt has been fully written; the
+	// transport may dial again (GetConn) for a request it is allowed to replay.
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{
+		GetConn: func(string) { wrote.Store(false) },
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), k.method, u.String(), body)
+	if err != nil {
+		return &Error{Op: k.op, Err: redact(err, k.secrets)}
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return failed(k, err, wrote.Load())
+	}
+	defer resp.Body.Close()
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if readErr == nil && len(raw) > maxAnswer {
+		readErr = fmt.Errorf("answer larger than %d bytes", maxAnswer)
+	}
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &Error{Op: k.op, HTTPStatus: resp.StatusCode}
+		var st status
+		if readErr == nil && json.Unmarshal(raw, &st) == nil && st.ErrCode != 0 {
+			e.Code, e.Msg, e.RID = int(st.ErrCode), scrub(st.ErrMsg, k.secrets), ridOf(st.ErrMsg)
+		}
+		return e
+	}
+	if readErr != nil {
+		return failed(k, readErr, true)
+	}
+	var st status
+	if err := decodeObject(raw, &st); err != nil {
+		return malformed(k, resp.StatusCode, err)
+	}
+	if st.ErrCode != 0 {
+		return &Error{
+			Op:         k.op,
+			Code:       int(st.ErrCode),
+			Msg:        scrub(st.ErrMsg, k.secrets),
+			RID:        ridOf(st.ErrMsg),
+			HTTPStatus: resp.StatusCode,
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return malformed(k, resp.StatusCode, err)
+	}
+	if ch, ok := out.(checker); ok {
+		if err := ch.check(); err != nil {
+			return malformed(k, resp.StatusCode, err)
+		}
+	}
+	return nil
+}
+
+// decodeObject decodes raw, which must be a JSON object, into v.
+func decodeObject(raw []byte, v any) error {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return errors.New("answer is not a JSON object")
+	}
+	return json.Unmarshal(t, v)
+}
+
+// failed wraps a transport failure; written says whether the request had been
+// fully sent, which makes its outcome unknown.
+func failed(k call, err error, written bool) *Error {
+	err = redact(err, k.secrets)
+	if written {
+		err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	return &Error{Op: k.op, Err: err}
+}
+
+// malformed reports a success status whose body could not be understood.
+func malformed(k call, httpStatus int, err error) *Error {
+	err = redact(err, k.secrets)
+	return &Error{
+		Op:         k.op,
+		HTTPStatus: httpStatus,
+		Err:        fmt.Errorf("%w: malformed answer: %w", ErrOutcomeUnknown, err),
+	}
+}
+
+// redact removes the query (access_token, secret, js_code) from the URL of a
+// *url.Error, and drops the chain of any error whose text still holds a secret.
+func redact(err error, secrets []string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		inner := ue.Err
+		if inner != nil && holdsAny(inner.Error(), secrets) {
+			inner = errors.New(scrub(inner.Error(), secrets))
+		}
+		err = &url.Error{Op: ue.Op, URL: withoutQuery(ue.URL), Err: inner}
+	}
+	if holdsAny(err.Error(), secrets) {
+		return errors.New(scrub(err.Error(), secrets))
+	}
+	return err
+}
+
+// withoutQuery returns raw without its query, fragment and user info.
+func withoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		s, _, _ := strings.Cut(raw, "?")
+		return s
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+const redacted = "[redacted]"
+
+// scrub replaces every occurrence of a secret in s.
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, redacted)
+		}
+	}
+	return s
+}
+
+func holdsAny(s string, secrets []string) bool {
+	for _, v := range secrets {
+		if v != "" && strings.Contains(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// withToken returns a query carrying the access token.
+func withToken(accessToken string) url.Values {
+	return url.Values{"access_token": {accessToken}}
+}
