@@ -1,0 +1,101 @@
+package wechatsim
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// A Fault makes the next Count calls to a WeChat API path fail one way.
+// Exactly one of ErrCode, HTTPStatus, Body and Drop may be set; Delay may
+// come alone or with any of them.
+//
+// ErrCode, HTTPStatus and Body answer without processing the request (a
+// send is not delivered). Delay alone and Drop process it first: a delayed
+// send is delivered and answered late; a dropped one is delivered and its
+// connection closed without an answer.
+type Fault struct {
+	Path       string        `json:"path"`
+	ErrCode    int           `json:"errcode,omitempty"`     // HTTP 200 with this errcode
+	HTTPStatus int           `json:"http_status,omitempty"` // this status with an HTML body
+	Body       string        `json:"body,omitempty"`        // this raw body with HTTP 200
+	Drop       bool          `json:"drop,omitempty"`        // close the connection unanswered
+	Delay      time.Duration `json:"-"`                     // wait before answering
+	DelayMS    int64         `json:"delay_ms,omitempty"`    // Delay in the JSON form
+	Count      int           `json:"count"`                 // calls affected; 0 → 1
+}
+
+type fault struct {
+	Fault
+	delay time.Duration
+	left  int
+}
+
+// processes reports whether the faulted request is still carried out.
+func (f *fault) processes() bool {
+	return f.ErrCode == 0 && f.HTTPStatus == 0 && f.Body == ""
+}
+
+// InjectFault queues f for its path. Faults for one path apply in the
+// order they were injected.
+func (s *Sim) InjectFault(f Fault) error {
+	if _, ok := apiLimits[f.Path]; !ok {
+		return fmt.Errorf("wechatsim: fault for unknown path %q", f.Path)
+	}
+	kinds := 0
+	for _, set := range []bool{f.ErrCode != 0, f.HTTPStatus != 0, f.Body != "", f.Drop} {
+		if set {
+			kinds++
+		}
+	}
+	delay := f.Delay + time.Duration(f.DelayMS)*time.Millisecond
+	switch {
+	case kinds > 1:
+		return errors.New("wechatsim: a fault sets at most one of errcode, http_status, body and drop")
+	case kinds == 0 && delay <= 0:
+		return errors.New("wechatsim: a fault needs errcode, http_status, body, drop or delay_ms")
+	case f.HTTPStatus != 0 && (f.HTTPStatus < 100 || f.HTTPStatus > 599):
+		return fmt.Errorf("wechatsim: http_status %d is not an HTTP status", f.HTTPStatus)
+	case f.Count < 0 || delay < 0:
+		return errors.New("wechatsim: count and delay_ms must not be negative")
+	}
+	n := max(f.Count, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.faults[f.Path] = append(s.st.faults[f.Path], &fault{Fault: f, delay: delay, left: n})
+	return nil
+}
+
+// takeFault consumes one call of the first fault queued for path; s.mu must
+// be held.
+func (s *Sim) takeFault(path string) *fault {
+	q := s.st.faults[path]
+	if len(q) == 0 {
+		return nil
+	}
+	f := q[0]
+	if f.left--; f.left == 0 {
+		s.st.faults[path] = q[1:]
+	}
+	return f
+}
+
+// writeFault answers a call that a fault stops before processing.
+func (s *Sim) writeFault(w http.ResponseWriter, f *fault) {
+	switch {
+	case f.ErrCode != 0:
+		a := s.failCode(f.ErrCode)
+		w.Header().Set("Content-Type", jsonContentType)
+		w.Write(a.body)
+	case f.HTTPStatus != 0:
+		text := http.StatusText(f.HTTPStatus)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(f.HTTPStatus)
+		fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+			f.HTTPStatus, text, f.HTTPStatus, text)
+	default:
+		w.Header().Set("Content-Type", jsonContentType)
+		w.Write([]byte(f.Body))
+	}
+}
