@@ -1,0 +1,571 @@
+/**
+ * wxsub client for WeChat mini-programs.
+ *
+ * Logs the user in to a wxsub backend, asks WeChat for subscription-message
+ * permission, reports what the user chose, and reads the user's remaining
+ * credits. CommonJS, no dependencies. Written in ES2015 with plain Promises
+ * (no async/await) so it runs unchanged whatever the project's ES6-to-ES5 and
+ * enhanced-compile settings are.
+ *
+ * Only the HTTP contract of wxsub is used: POST /v1/session, POST and
+ * GET /v1/subscriptions, GET /v1/templates.
+ *
+ * @module wxsub
+ */
+'use strict';
+
+/** Storage key under which the session ({token, expires_at, openid}) is kept. */
+const SESSION_KEY = 'wxsub.session';
+
+/**
+ * Default maximum number of template ids per subscribe() call. WeChat's
+ * current documentation allows 5, but older copies and older WeChat clients
+ * allow only 3, and those clients fail the whole call (errCode 20003) when
+ * given more. Raise it with the maxTmplIds option if your users run recent
+ * clients only.
+ */
+const DEFAULT_MAX_TMPL_IDS = 3;
+
+/** errCode of wx.requestSubscribeMessage when the user switched notifications off. */
+const MAIN_SWITCH_OFF = 20004;
+
+/** A session is treated as expired this many milliseconds before expires_at. */
+const EXPIRY_MARGIN_MS = 60 * 1000;
+
+/**
+ * Creates an Error carrying wxsub's fields.
+ *
+ * @param {string} code snake_case error code (the server's, or one of this library's).
+ * @param {string} message what went wrong.
+ * @param {Object} [fields] extra fields: statusCode, errCode, details, wechat, ...
+ * @returns {Error} the error, with name 'WxsubError'.
+ */
+function wxsubError(code, message, fields) {
+  const err = new Error(message || code);
+  err.name = 'WxsubError';
+  err.code = code;
+  return Object.assign(err, fields);
+}
+
+/**
+ * Turns expires_at (RFC 3339 text, or epoch seconds or milliseconds) into
+ * epoch milliseconds.
+ *
+ * @param {string|number} value the server's expires_at.
+ * @returns {number} epoch milliseconds, or NaN when the value is unreadable.
+ */
+function expiryMillis(value) {
+  if (typeof value === 'number') {
+    return value < 1e12 ? value * 1000 : value;
+  }
+  if (typeof value === 'string' && /^\d+$/.test(value)) {
+    return expiryMillis(Number(value));
+  }
+  return Date.parse(value);
+}
+
+/**
+ * Returns the list inside a GET answer: a bare array, or the array under key.
+ *
+ * @param {*} body the decoded answer.
+ * @param {string} key the property that holds the list.
+ * @returns {Array} the list (empty when there is none).
+ */
+function listOf(body, key) {
+  if (Array.isArray(body)) {
+    return body;
+  }
+  return body && Array.isArray(body[key]) ? body[key] : [];
+}
+
+/**
+ * Creates a wxsub client.
+ *
+ * @param {Object} options
+ * @param {string} options.baseURL where the wxsub API is, e.g. 'https://api.example.com'.
+ * @param {number} [options.maxTmplIds=3] the most template ids one subscribe() may ask for.
+ * @param {Object} [options.wx] the WeChat API object; defaults to the global wx.
+ * @param {function(): number} [options.now] clock in epoch milliseconds; defaults to Date.now.
+ * @returns {Client} the client.
+ */
+function createClient(options) {
+  const opts = options || {};
+  if (typeof opts.baseURL !== 'string' || opts.baseURL === '') {
+    throw new TypeError('wxsub: createClient needs a baseURL');
+  }
+  const maxTmplIds = opts.maxTmplIds === undefined ? DEFAULT_MAX_TMPL_IDS : opts.maxTmplIds;
+  if (!Number.isInteger(maxTmplIds) || maxTmplIds < 1) {
+    throw new TypeError('wxsub: maxTmplIds must be a positive integer');
+  }
+  return new Client(opts.baseURL.replace(/\/+$/, ''), maxTmplIds, opts.wx, opts.now || Date.now);
+}
+
+/**
+ * A wxsub client. Create it with createClient.
+ *
+ * @class
+ * @param {string} baseURL API base URL without a trailing slash.
+ * @param {number} maxTmplIds the most template ids per subscribe().
+ * @param {Object|undefined} wxAPI the WeChat API object, or undefined for the global wx.
+ * @param {function(): number} now clock in epoch milliseconds.
+ */
+function Client(baseURL, maxTmplIds, wxAPI, now) {
+  this._baseURL = baseURL;
+  this._maxTmplIds = maxTmplIds;
+  this._wxAPI = wxAPI;
+  this._now = now;
+  this._session = null; // memory copy of the stored session
+  this._loggingIn = null; // the login in flight, shared by concurrent callers
+  this._types = {}; // template id -> 'one_time' | 'long_term'
+}
+
+/**
+ * Returns the WeChat API object in use.
+ *
+ * @private
+ * @returns {Object} wx.
+ */
+Client.prototype._wx = function () {
+  if (this._wxAPI) {
+    return this._wxAPI;
+  }
+  if (typeof wx === 'undefined') {
+    throw wxsubError('no_wx', 'wxsub: no wx object (pass one with the wx option)');
+  }
+  return wx;
+};
+
+/**
+ * Returns the stored session when it is still valid, else null.
+ *
+ * @private
+ * @returns {?{token: string, expires_at: (string|number), openid: string}} the session.
+ */
+Client.prototype._validSession = function () {
+  let s = this._session;
+  if (!s) {
+    try {
+      s = this._wx().getStorageSync(SESSION_KEY) || null;
+    } catch (e) {
+      s = null;
+    }
+  }
+  if (!s || typeof s.token !== 'string' || s.token === '') {
+    return null;
+  }
+  const expires = expiryMillis(s.expires_at);
+  if (!(expires - EXPIRY_MARGIN_MS > this._now())) {
+    return null;
+  }
+  this._session = s;
+  return s;
+};
+
+/**
+ * Keeps a session in memory and in storage (a failing storage is tolerated).
+ *
+ * @private
+ * @param {?Object} s the session, or null to forget it.
+ */
+Client.prototype._keep = function (s) {
+  this._session = s;
+  try {
+    const w = this._wx();
+    if (s) {
+      w.setStorageSync(SESSION_KEY, s);
+    } else {
+      w.removeStorageSync(SESSION_KEY);
+    }
+  } catch (e) {
+    // Storage full or unavailable: the memory copy still serves this launch.
+  }
+};
+
+/**
+ * Logs in: wx.login, then POST /v1/session with the code. The session is kept
+ * in storage under 'wxsub.session' and reused until shortly before it expires.
+ * Concurrent calls share one login.
+ *
+ * @param {Object} [options]
+ * @param {boolean} [options.force=false] log in again even if a valid session is stored.
+ * @returns {Promise<{token: string, expires_at: (string|number), openid: string}>}
+ *   the session as POST /v1/session answered it.
+ */
+Client.prototype.login = function (options) {
+  const force = Boolean(options && options.force);
+  if (!force) {
+    const s = this._validSession();
+    if (s) {
+      return Promise.resolve(s);
+    }
+  }
+  if (this._loggingIn) {
+    return this._loggingIn;
+  }
+  const self = this;
+  const done = this._wxLogin()
+    .then(function (code) {
+      return self._send('POST', '/v1/session', { code: code }, null);
+    })
+    .then(function (body) {
+      if (!body || typeof body.token !== 'string' || body.token === '') {
+        throw wxsubError('invalid_response', 'wxsub: POST /v1/session answered without a token');
+      }
+      const s = { token: body.token, expires_at: body.expires_at, openid: body.openid };
+      self._keep(s);
+      return s;
+    });
+  this._loggingIn = done;
+  const clear = function () {
+    self._loggingIn = null;
+  };
+  done.then(clear, clear);
+  return done;
+};
+
+/**
+ * Calls wx.login.
+ *
+ * @private
+ * @returns {Promise<string>} the login code.
+ */
+Client.prototype._wxLogin = function () {
+  const self = this;
+  return new Promise(function (resolve, reject) {
+    self._wx().login({
+      success: function (res) {
+        if (res && res.code) {
+          resolve(res.code);
+        } else {
+          reject(wxsubError('login_failed', (res && res.errMsg) || 'wx.login gave no code'));
+        }
+      },
+      fail: function (res) {
+        reject(wxsubError('login_failed', (res && res.errMsg) || 'wx.login failed', {
+          errCode: res && res.errCode,
+        }));
+      },
+    });
+  });
+};
+
+/**
+ * Sends one JSON request with wx.request. A 2xx answer resolves with its body;
+ * any other status rejects with {statusCode, code, message} taken from the
+ * contract's error shape; a request that never got an answer rejects with
+ * code 'network_error'.
+ *
+ * @private
+ * @param {string} method HTTP method.
+ * @param {string} path path under the base URL.
+ * @param {*} data JSON body, or undefined.
+ * @param {?string} token session token for the Authorization header, or null.
+ * @returns {Promise<*>} the decoded answer.
+ */
+Client.prototype._send = function (method, path, data, token) {
+  const self = this;
+  const url = this._baseURL + path;
+  const header = { 'content-type': 'application/json' };
+  if (token) {
+    header.Authorization = 'Bearer ' + token;
+  }
+  return new Promise(function (resolve, reject) {
+    const req = {
+      url: url,
+      method: method,
+      header: header,
+      dataType: 'json',
+      success: function (res) {
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          resolve(res.data);
+          return;
+        }
+        const e = res.data && res.data.error;
+        const fields = { statusCode: res.statusCode };
+        if (e && e.details) {
+          fields.details = e.details;
+        }
+        if (e && e.wechat) {
+          fields.wechat = e.wechat;
+        }
+        reject(wxsubError(
+          (e && e.code) || 'http_error',
+          (e && e.message) || method + ' ' + path + ' answered HTTP ' + res.statusCode,
+          fields
+        ));
+      },
+      fail: function (res) {
+        reject(wxsubError('network_error', (res && res.errMsg) || 'request failed', {
+          errCode: res && res.errCode,
+        }));
+      },
+    };
+    if (data !== undefined) {
+      req.data = data;
+    }
+    self._wx().request(req);
+  });
+};
+
+/**
+ * Sends an authenticated request, logging in first when needed. On a 401 it
+ * logs in again once and repeats the request; a second 401 rejects.
+ *
+ * @private
+ * @param {string} method HTTP method.
+ * @param {string} path path under the base URL.
+ * @param {*} [data] JSON body.
+ * @returns {Promise<*>} the decoded answer.
+ */
+Client.prototype._call = function (method, path, data) {
+  const self = this;
+  return this.login().then(function (s) {
+    return self._send(method, path, data, s.token).catch(function (err) {
+      if (err.statusCode !== 401) {
+        throw err;
+      }
+      return self._relogin(s.token).then(function (fresh) {
+        return self._send(method, path, data, fresh.token).catch(function (again) {
+          if (again.statusCode === 401) {
+            self._keep(null); // the server refuses even a fresh token: keep nothing
+          }
+          throw again;
+        });
+      });
+    });
+  });
+};
+
+/**
+ * Replaces a session the server refused. If another call already replaced it,
+ * the newer session is used without logging in again.
+ *
+ * @private
+ * @param {string} refused the token that got a 401.
+ * @returns {Promise<Object>} a session with another token.
+ */
+Client.prototype._relogin = function (refused) {
+  if (this._loggingIn) {
+    return this._loggingIn;
+  }
+  const s = this._validSession();
+  if (s && s.token !== refused) {
+    return Promise.resolve(s);
+  }
+  this._keep(null);
+  return this.login({ force: true });
+};
+
+/**
+ * Remembers the type of every template in a list, for the mixed-type check.
+ *
+ * @private
+ * @param {Array<Object>} list items with a type and an id (or template_id).
+ */
+Client.prototype._learnTypes = function (list) {
+  for (let i = 0; i < list.length; i++) {
+    const id = list[i].id || list[i].template_id;
+    if (id && list[i].type) {
+      this._types[id] = list[i].type;
+    }
+  }
+};
+
+/**
+ * Checks template ids before WeChat is asked.
+ *
+ * @private
+ * @param {*} tmplIds what the caller passed.
+ * @returns {?Error} the problem, or null.
+ */
+Client.prototype._checkTmplIds = function (tmplIds) {
+  if (!Array.isArray(tmplIds) || tmplIds.length === 0) {
+    return wxsubError('invalid_argument', 'wxsub: subscribe needs a non-empty array of template ids');
+  }
+  for (let i = 0; i < tmplIds.length; i++) {
+    if (typeof tmplIds[i] !== 'string' || tmplIds[i] === '') {
+      return wxsubError('invalid_argument', 'wxsub: template ids must be non-empty strings');
+    }
+  }
+  if (tmplIds.length > this._maxTmplIds) {
+    return wxsubError('too_many_templates',
+      'wxsub: at most ' + this._maxTmplIds + ' template ids per call, got ' + tmplIds.length);
+  }
+  const seen = {};
+  const types = [];
+  for (let i = 0; i < tmplIds.length; i++) {
+    const t = this._types[tmplIds[i]];
+    if (t && !seen[t]) {
+      seen[t] = true;
+      types.push(t);
+    }
+  }
+  if (types.length > 1) {
+    return wxsubError('mixed_template_types',
+      'wxsub: one-time and long-term templates cannot be asked for in one call');
+  }
+  return null;
+};
+
+/**
+ * Asks the user for permission to send the given templates and reports the
+ * answer to wxsub. Call it straight from a tap handler: WeChat shows the
+ * popup only when it is called in a tap, so this function calls
+ * wx.requestSubscribeMessage before it does anything asynchronous.
+ *
+ * Before asking WeChat it rejects an empty list, a list longer than
+ * maxTmplIds, and a list that mixes one-time and long-term templates (types
+ * come from an earlier templates() or credits(); ids whose type is not known
+ * yet are left for WeChat to judge).
+ *
+ * Resolves with one item per template id, in the order given: status is what
+ * WeChat answered for this tap ('accept', 'reject', 'ban' or 'filter') and
+ * credits is the user's balance after the report (null for long-term).
+ * When the user has switched notifications off (errCode 20004), it records
+ * that with wxsub and resolves with {mainSwitchOff: true, openSettings};
+ * openSettings must itself be called from a tap (e.g. a "open settings" button).
+ * Any other WeChat failure rejects with code 'subscribe_failed', errCode and
+ * WeChat's errMsg. If the report to wxsub fails, it rejects with that error,
+ * carrying results (credits null) or mainSwitchOff so the page can still tell
+ * the user what happened.
+ *
+ * @param {string[]} tmplIds template ids (see templates()).
+ * @returns {Promise<Array<{templateId: string, status: string, credits: ?number}>|{mainSwitchOff: true, openSettings: function(): Promise<Object>}>}
+ */
+Client.prototype.subscribe = function (tmplIds) {
+  const problem = this._checkTmplIds(tmplIds);
+  if (problem) {
+    return Promise.reject(problem);
+  }
+  const self = this;
+  const ids = tmplIds.slice();
+  // The executor runs synchronously, so WeChat is asked within the tap.
+  const asked = new Promise(function (resolve, reject) {
+    self._wx().requestSubscribeMessage({ tmplIds: ids, success: resolve, fail: reject });
+  });
+  return asked.then(
+    function (raw) {
+      return self._call('POST', '/v1/subscriptions', { result: raw }).then(
+        function (answer) {
+          return self._items(ids, raw, listOf(answer, 'subscriptions'));
+        },
+        function (err) {
+          err.results = self._items(ids, raw, []);
+          throw err;
+        }
+      );
+    },
+    function (res) {
+      if (res instanceof Error) {
+        throw res; // no wx object: not an answer from WeChat
+      }
+      const errCode = res && res.errCode !== undefined ? Number(res.errCode) : undefined;
+      const errMsg = (res && res.errMsg) || 'requestSubscribeMessage:fail';
+      if (errCode !== MAIN_SWITCH_OFF) {
+        throw wxsubError('subscribe_failed', errMsg, { errCode: errCode });
+      }
+      const openSettings = function () {
+        return self.openSettings();
+      };
+      const report = { result: { errMsg: errMsg, errCode: MAIN_SWITCH_OFF } };
+      return self._call('POST', '/v1/subscriptions', report).then(
+        function () {
+          return { mainSwitchOff: true, openSettings: openSettings };
+        },
+        function (err) {
+          err.mainSwitchOff = true;
+          err.openSettings = openSettings;
+          throw err;
+        }
+      );
+    }
+  );
+};
+
+/**
+ * Builds subscribe()'s answer.
+ *
+ * @private
+ * @param {string[]} ids the template ids asked for.
+ * @param {Object} raw WeChat's success object, keyed by template id.
+ * @param {Array<Object>} reported the server's subscriptions ({template_id, credits}).
+ * @returns {Array<{templateId: string, status: string, credits: ?number}>} one item per id.
+ */
+Client.prototype._items = function (ids, raw, reported) {
+  const credits = {};
+  for (let i = 0; i < reported.length; i++) {
+    credits[reported[i].template_id] = reported[i].credits;
+  }
+  return ids.map(function (id) {
+    const c = credits[id];
+    return { templateId: id, status: raw[id], credits: typeof c === 'number' ? c : null };
+  });
+};
+
+/**
+ * Opens the mini-program's settings page (wx.openSetting with subscriptions),
+ * where the user can switch notifications back on. WeChat allows it only from
+ * a tap.
+ *
+ * @returns {Promise<Object>} wx.openSetting's result (authSetting, subscriptionsSetting).
+ */
+Client.prototype.openSettings = function () {
+  const self = this;
+  return new Promise(function (resolve, reject) {
+    self._wx().openSetting({
+      withSubscriptions: true,
+      success: resolve,
+      fail: function (res) {
+        reject(wxsubError('open_setting_failed', (res && res.errMsg) || 'openSetting:fail', {
+          errCode: res && res.errCode,
+        }));
+      },
+    });
+  });
+};
+
+/**
+ * Reads the user's subscriptions: every template of the app with this user's
+ * status and remaining credits (GET /v1/subscriptions).
+ *
+ * @returns {Promise<Array<{templateId: string, type: string, status: ?string, credits: ?number, updatedAt: ?string}>>}
+ *   one item per template; credits is null for long-term templates.
+ */
+Client.prototype.credits = function () {
+  const self = this;
+  return this._call('GET', '/v1/subscriptions').then(function (body) {
+    const list = listOf(body, 'subscriptions');
+    self._learnTypes(list);
+    return list.map(function (s) {
+      return {
+        templateId: s.template_id,
+        type: s.type,
+        status: s.status === undefined ? null : s.status,
+        credits: typeof s.credits === 'number' ? s.credits : null,
+        updatedAt: s.updated_at === undefined ? null : s.updated_at,
+      };
+    });
+  });
+};
+
+/**
+ * Reads the app's templates (GET /v1/templates) and remembers their types
+ * for subscribe()'s mixed-type check.
+ *
+ * @returns {Promise<Array<{id: string, title: string, type: string, keywords: Array<Object>}>>}
+ *   the templates as the server describes them.
+ */
+Client.prototype.templates = function () {
+  const self = this;
+  return this._call('GET', '/v1/templates').then(function (body) {
+    const list = listOf(body, 'templates');
+    self._learnTypes(list);
+    return list;
+  });
+};
+
+module.exports = {
+  createClient: createClient,
+  SESSION_KEY: SESSION_KEY,
+  DEFAULT_MAX_TMPL_IDS: DEFAULT_MAX_TMPL_IDS,
+};
