@@ -1,0 +1,163 @@
+// Package config reads wxsub's configuration, the same names everywhere
+// (design.md): from environment variables, and in AWS the secrets from one
+// Secrets Manager secret or SSM SecureString parameter named by WXSUB_SECRETS.
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// Defaults of the contract.
+const (
+	DefaultAPIBase    = "https://api.weixin.qq.com"
+	DefaultTable      = "wxsub"
+	DefaultSessionTTL = 168 * time.Hour
+)
+
+// Config is wxsub's configuration. Its String method never prints a secret.
+type Config struct {
+	AppID          string
+	Secret         string
+	APIBase        string
+	TokenMode      string // "stable" or "classic"
+	PushToken      string
+	EncodingAESKey string
+	Table          string
+	DynamoEndpoint string
+	SessionKey     []byte
+	SessionTTL     time.Duration
+	AdminKey       string
+}
+
+// String describes the configuration without its secrets.
+func (c Config) String() string {
+	return fmt.Sprintf("appid=%s api=%s token_api=%s table=%s dynamodb=%s session_ttl=%s",
+		c.AppID, c.APIBase, c.TokenMode, c.Table, orAWS(c.DynamoEndpoint), c.SessionTTL)
+}
+
+func orAWS(s string) string {
+	if s == "" {
+		return "aws"
+	}
+	return s
+}
+
+// secretNames are the keys of the WXSUB_SECRETS JSON document.
+var secretNames = []string{"WECHAT_SECRET", "WECHAT_PUSH_TOKEN", "WECHAT_ENCODING_AES_KEY", "SESSION_SIGNING_KEY"}
+
+// FromEnv reads the configuration from getenv (os.Getenv in production). When
+// WXSUB_SECRETS names a Secrets Manager secret (an ARN) or an SSM parameter (a
+// name starting with "/"), the secrets missing from the environment are read
+// from it.
+func FromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	secrets := map[string]string{}
+	for _, n := range secretNames {
+		if v := getenv(n); v != "" {
+			secrets[n] = v
+		}
+	}
+	if src := env("WXSUB_SECRETS", ""); src != "" && len(secrets) < len(secretNames) {
+		loaded, err := loadSecrets(ctx, src)
+		if err != nil {
+			return Config{}, err
+		}
+		for k, v := range loaded {
+			if _, ok := secrets[k]; !ok {
+				secrets[k] = v
+			}
+		}
+	}
+	c := Config{
+		AppID:          env("WECHAT_APPID", ""),
+		Secret:         secrets["WECHAT_SECRET"],
+		APIBase:        strings.TrimRight(env("WECHAT_API_BASE", DefaultAPIBase), "/"),
+		TokenMode:      env("WECHAT_TOKEN_API", "stable"),
+		PushToken:      secrets["WECHAT_PUSH_TOKEN"],
+		EncodingAESKey: secrets["WECHAT_ENCODING_AES_KEY"],
+		Table:          env("TABLE_NAME", DefaultTable),
+		DynamoEndpoint: env("DYNAMODB_ENDPOINT", ""),
+		SessionKey:     []byte(secrets["SESSION_SIGNING_KEY"]),
+		SessionTTL:     DefaultSessionTTL,
+		AdminKey:       env("WXSUB_ADMIN_KEY", ""),
+	}
+	if v := env("SESSION_TTL", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("config: SESSION_TTL must be a positive Go duration such as 168h, got %q", v)
+		}
+		c.SessionTTL = d
+	}
+	if c.TokenMode != "stable" && c.TokenMode != "classic" {
+		return Config{}, fmt.Errorf("config: WECHAT_TOKEN_API must be stable or classic, got %q", c.TokenMode)
+	}
+	if c.AppID == "" {
+		return Config{}, fmt.Errorf("config: WECHAT_APPID is not set")
+	}
+	return c, nil
+}
+
+// RequireSecret reports a clear error when a secret the function needs is missing.
+func (c Config) RequireSecret(names ...string) error {
+	for _, n := range names {
+		var v string
+		switch n {
+		case "WECHAT_SECRET":
+			v = c.Secret
+		case "WECHAT_PUSH_TOKEN":
+			v = c.PushToken
+		case "WECHAT_ENCODING_AES_KEY":
+			v = c.EncodingAESKey
+		case "SESSION_SIGNING_KEY":
+			v = string(c.SessionKey)
+		}
+		if v == "" {
+			return fmt.Errorf("config: %s is not set (environment or WXSUB_SECRETS)", n)
+		}
+	}
+	return nil
+}
+
+func loadSecrets(ctx context.Context, src string) (map[string]string, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("config: load AWS config: %w", err)
+	}
+	var doc string
+	switch {
+	case strings.HasPrefix(src, "arn:") && strings.Contains(src, ":secretsmanager:"):
+		out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(src)})
+		if err != nil {
+			return nil, fmt.Errorf("config: read secret %s: %w", src, err)
+		}
+		doc = aws.ToString(out.SecretString)
+	case strings.HasPrefix(src, "/"):
+		out, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(src), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			return nil, fmt.Errorf("config: read parameter %s: %w", src, err)
+		}
+		doc = aws.ToString(out.Parameter.Value)
+	default:
+		return nil, fmt.Errorf("config: WXSUB_SECRETS must be a Secrets Manager ARN or an SSM parameter name starting with /, got %q", src)
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		// Do not wrap: the parse error could quote the secret.
+		return nil, fmt.Errorf("config: %s is not a JSON object of strings with keys %s", src, strings.Join(secretNames, ", "))
+	}
+	return m, nil
+}

@@ -1,0 +1,81 @@
+package ledger
+
+import "github.com/wxsub/wxsub/shared/wechat"
+
+// MessageStatus is the life-cycle state of one message.
+type MessageStatus string
+
+const (
+	// Pending: reserved, WeChat not answered yet.
+	Pending MessageStatus = "pending"
+	// Sent: WeChat answered 0.
+	Sent MessageStatus = "sent"
+	// Delivered: WeChat's subscribe_msg_sent_event reported success.
+	Delivered MessageStatus = "delivered"
+	// Failed: WeChat refused the message; nothing was delivered.
+	Failed MessageStatus = "failed"
+	// Unknown: the request reached WeChat but no answer came back.
+	Unknown MessageStatus = "unknown"
+)
+
+// CreditEffect is what settling a send does to the reserved credit.
+type CreditEffect int
+
+const (
+	// Spend keeps the reserved credit spent.
+	Spend CreditEffect = iota
+	// Release gives the reserved credit back.
+	Release
+	// SpendAndZero keeps it spent and turns the rest of the balance to 0
+	// (WeChat answered 43101: it says no authorisation is left).
+	SpendAndZero
+)
+
+// Retry says whether a send should try WeChat again before settling.
+type Retry int
+
+const (
+	// NoRetry settles now.
+	NoRetry Retry = iota
+	// RetryFreshToken retries once after reporting the token as bad.
+	RetryFreshToken
+	// RetryBackoff retries with jittered backoff (43108: another send to the
+	// user is in flight).
+	RetryBackoff
+)
+
+// Outcome is one row of the send outcome table.
+type Outcome struct {
+	Status MessageStatus
+	Credit CreditEffect
+	Retry  Retry
+	// Retryable tells the caller that the same send may succeed later.
+	Retryable bool
+}
+
+// Decide maps WeChat's answer to a send (nil error for errcode 0) to the
+// outcome table of the contract. A retry that was already made is settled by
+// calling Decide again with its final answer and ignoring Retry.
+func Decide(err error) Outcome {
+	if err == nil {
+		return Outcome{Status: Sent, Credit: Spend}
+	}
+	code := wechat.CodeOf(err)
+	switch wechat.ClassOf(err) {
+	case wechat.ClassUnknown:
+		// Never risk a double delivery: the credit stays spent.
+		return Outcome{Status: Unknown, Credit: Spend}
+	case wechat.ClassNoSubscription:
+		return Outcome{Status: Failed, Credit: SpendAndZero}
+	case wechat.ClassToken:
+		return Outcome{Status: Failed, Credit: Release, Retry: RetryFreshToken, Retryable: true}
+	case wechat.ClassRate:
+		if code == 43108 {
+			return Outcome{Status: Failed, Credit: Release, Retry: RetryBackoff, Retryable: true}
+		}
+		return Outcome{Status: Failed, Credit: Release, Retryable: true}
+	case wechat.ClassUnavailable:
+		return Outcome{Status: Failed, Credit: Release, Retryable: true}
+	}
+	return Outcome{Status: Failed, Credit: Release}
+}
