@@ -1,0 +1,191 @@
+package rie_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxsub/wxsub/shared/samtemplate"
+)
+
+// expectation is what the smoke test wants from a sample of events/. A
+// sample without one must get a well-formed answer below 500.
+type expectation struct {
+	status int
+	code   string // the error code, where the contract names one
+	check  func(t *testing.T, body map[string]any, vars map[string]string)
+}
+
+// expectations, by sample file.
+var expectations = map[string]expectation{
+	"session.json": {status: 200, check: func(t *testing.T, body map[string]any, vars map[string]string) {
+		for _, k := range []string{"token", "expires_at"} {
+			if s, _ := body[k].(string); s == "" {
+				t.Errorf("the session answer has no %s: %v", k, body)
+			}
+		}
+		if body["openid"] != vars["OPENID"] {
+			t.Errorf("the session is for openid %v, want the login's %s", body["openid"], vars["OPENID"])
+		}
+	}},
+	"subscriptions-get.json":       {status: 401},
+	"users-subscriptions-get.json": {status: 200},
+	"messages-post.json":           {status: 409, code: "no_credit"},
+	"messages-get.json":            {status: 404},
+	"refresh-token.json":           {},
+}
+
+// sample is one file of events/, with the function it belongs to.
+type sample struct {
+	File  string // base name, e.g. "session.json"
+	Raw   []byte
+	Fn    samtemplate.Function
+	Route *samtemplate.Route // nil for a scheduled event
+}
+
+func loadTemplate(t *testing.T) (tpl *samtemplate.Template, root string) {
+	t.Helper()
+	p, err := samtemplate.Find(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err = samtemplate.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl, filepath.Dir(p)
+}
+
+// loadSamples reads events/*.json and routes each file to its function: an
+// API Gateway event by its routeKey, anything else by equality with a
+// schedule's Input. It fails the test for a file that is not a faithful
+// payload 2.0 event of a route, or that matches nothing.
+func loadSamples(t *testing.T, root string, tpl *samtemplate.Template) []sample {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []sample
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sample{File: filepath.Base(f), Raw: raw}
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			t.Errorf("events/%s: %v", s.File, err)
+			continue
+		}
+		var ok bool
+		if _, api := probe["routeKey"]; api {
+			ok = routeSample(t, tpl, &s)
+		} else {
+			ok = scheduleSample(t, tpl, &s)
+		}
+		if ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func routeSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {
+	t.Helper()
+	var ev events.APIGatewayV2HTTPRequest
+	dec := json.NewDecoder(bytes.NewReader(s.Raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		t.Errorf("events/%s is not an API Gateway payload 2.0 event: %v", s.File, err)
+		return false
+	}
+	for _, fn := range tpl.Functions {
+		for _, r := range fn.Routes {
+			if r.Key() == ev.RouteKey {
+				s.Fn, s.Route = fn, &r
+			}
+		}
+	}
+	if s.Route == nil {
+		t.Errorf("events/%s: routeKey %q is no route of template.yaml", s.File, ev.RouteKey)
+		return false
+	}
+	rc := ev.RequestContext
+	problems := []string{}
+	if ev.Version != "2.0" {
+		problems = append(problems, `version is not "2.0"`)
+	}
+	if rc.RouteKey != ev.RouteKey {
+		problems = append(problems, "requestContext.routeKey differs from routeKey")
+	}
+	if rc.HTTP.Method != s.Route.Method || rc.HTTP.Path != ev.RawPath {
+		problems = append(problems, "requestContext.http method and path do not match the route and rawPath")
+	}
+	if r, params, ok := samtemplate.MatchRoute(s.Fn.Routes, rc.HTTP.Method, ev.RawPath); !ok || r != *s.Route {
+		problems = append(problems, "rawPath does not match the route")
+	} else if !maps.Equal(params, ev.PathParameters) {
+		problems = append(problems, "pathParameters do not match rawPath")
+	}
+	hasIAM := rc.Authorizer != nil && rc.Authorizer.IAM != nil
+	if hasIAM != s.Route.IAM {
+		problems = append(problems, "requestContext.authorizer.iam must be present exactly on AWS_IAM routes")
+	}
+	for k := range ev.Headers {
+		if k != strings.ToLower(k) {
+			problems = append(problems, "header "+k+" is not lower case, as API Gateway sends it")
+		}
+	}
+	if ev.IsBase64Encoded {
+		problems = append(problems, "isBase64Encoded is true for a JSON body")
+	}
+	for _, p := range problems {
+		t.Errorf("events/%s: %s", s.File, p)
+	}
+	return len(problems) == 0
+}
+
+func scheduleSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {
+	t.Helper()
+	var got any
+	json.Unmarshal(s.Raw, &got)
+	for _, fn := range tpl.Functions {
+		for _, sch := range fn.Schedules {
+			var in any
+			if json.Unmarshal([]byte(sch.Input), &in) == nil && reflect.DeepEqual(in, got) {
+				s.Fn = fn
+				return true
+			}
+		}
+	}
+	t.Errorf("events/%s has no routeKey and equals no schedule Input of template.yaml", s.File)
+	return false
+}
+
+func TestEverySampleMatchesTheTemplateAndEveryFunctionHasOne(t *testing.T) {
+	tpl, root := loadTemplate(t)
+	samples := loadSamples(t, root, tpl)
+	has := map[string]bool{}
+	files := map[string]bool{}
+	for _, s := range samples {
+		has[s.Fn.LogicalID] = true
+		files[s.File] = true
+	}
+	for _, fn := range tpl.Functions {
+		if !has[fn.LogicalID] {
+			t.Errorf("%s has no sample event in events/", fn.LogicalID)
+		}
+	}
+	for f := range expectations {
+		if !files[f] {
+			t.Errorf("the smoke test expects an answer to events/%s, which is missing or invalid", f)
+		}
+	}
+}

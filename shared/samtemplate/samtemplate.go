@@ -1,0 +1,319 @@
+// Package samtemplate reads wxsub's AWS SAM template, template.yaml: its
+// functions with their routes, schedules, timeouts and environment, and its
+// DynamoDB table. The local stack serves exactly these routes and creates this
+// table, so template.yaml stays the single source of truth.
+//
+// The reader understands the subset of SAM that wxsub uses: Globals.Function,
+// AWS::Serverless::Function resources with HttpApi, ScheduleV2 and Schedule
+// events, and one AWS::DynamoDB::Table. CloudFormation's short-form tags
+// (!Ref, !Sub, !GetAtt, !If, ...) are accepted anywhere; they are not
+// evaluated, except that values the reader needs (a path, a timeout, a key
+// name) must be literals.
+//
+// Each function names its source folder in its Metadata, beside the SAM build
+// method (SAM ignores keys it does not know):
+//
+//	Metadata:
+//	  BuildMethod: makefile
+//	  WxsubCodeDir: functions/session
+package samtemplate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the name of the template file.
+const FileName = "template.yaml"
+
+// CodeDirKey is the Metadata key that names a function's source folder,
+// relative to the template's directory.
+const CodeDirKey = "WxsubCodeDir"
+
+// DefaultTimeout is the timeout of a function that sets none, as in SAM.
+const DefaultTimeout = 3 * time.Second
+
+// Template is what wxsub's code needs to know of template.yaml.
+type Template struct {
+	// Functions are the AWS::Serverless::Function resources, in template order.
+	Functions []Function
+	// Table is the one AWS::DynamoDB::Table.
+	Table Table
+}
+
+// Function is one Lambda function of the template, with Globals.Function merged in.
+type Function struct {
+	// LogicalID is the resource's logical id, e.g. "SessionFunction".
+	LogicalID string
+	// CodeDir is the folder of its main package relative to the template,
+	// slash-separated, e.g. "functions/session" (Metadata.WxsubCodeDir).
+	CodeDir string
+	// Routes are its HttpApi events, in template order.
+	Routes []Route
+	// Schedules are its ScheduleV2 and Schedule events, in template order.
+	Schedules []Schedule
+	// Timeout is the function's timeout (DefaultTimeout when none is set).
+	Timeout time.Duration
+	// Env holds its environment variables. A value given by an intrinsic
+	// function is kept in short form, e.g. "!Ref Table".
+	Env map[string]string
+}
+
+// Schedule is a scheduled invocation of a function.
+type Schedule struct {
+	// Name is the event's key under Events, e.g. "Every5Minutes".
+	Name string
+	// Expression is the schedule expression, e.g. "rate(5 minutes)".
+	Expression string
+	// Every is the period of a rate() expression; 0 for cron() and at().
+	Every time.Duration
+	// Input is the JSON event the function receives; "" when none is set.
+	Input string
+}
+
+// Find returns the path of template.yaml in dir or the nearest of its parents.
+// Tests, which run in their package's directory, use it to find the template.
+func Find(dir string) (string, error) {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("samtemplate: %w", err)
+	}
+	for {
+		p := filepath.Join(d, FileName)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, nil
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("samtemplate: %w", err)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("samtemplate: no %s in %s or any of its parents", FileName, dir)
+		}
+		d = parent
+	}
+}
+
+// Load reads and parses the template at path.
+func Load(path string) (*Template, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("samtemplate: %w", err)
+	}
+	t, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("samtemplate: %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse parses a SAM template.
+func Parse(data []byte) (*Template, error) {
+	t, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("samtemplate: %w", err)
+	}
+	return t, nil
+}
+
+func parse(data []byte) (*Template, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("the template is empty")
+	}
+	root := resolve(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: the template is not a mapping", root.Line)
+	}
+	globals := get(root, "Globals", "Function")
+	resources := get(root, "Resources")
+	if resources == nil || resources.Kind != yaml.MappingNode {
+		return nil, errors.New("the template has no Resources mapping")
+	}
+
+	t := &Template{}
+	tables := 0
+	routeOwner := map[string]string{}
+	for _, kv := range pairs(resources) {
+		id, res := kv[0].Value, kv[1]
+		typ, _ := literal(get(res, "Type"))
+		switch typ {
+		case "AWS::Serverless::Function":
+			fn, err := parseFunction(id, res, globals)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", id, err)
+			}
+			for _, r := range fn.Routes {
+				if other, dup := routeOwner[r.Key()]; dup {
+					return nil, fmt.Errorf("route %q is declared by both %s and %s", r.Key(), other, id)
+				}
+				routeOwner[r.Key()] = id
+			}
+			t.Functions = append(t.Functions, fn)
+		case "AWS::DynamoDB::Table":
+			tables++
+			if tables > 1 {
+				return nil, fmt.Errorf("%s: a second AWS::DynamoDB::Table; wxsub keeps everything in one table", id)
+			}
+			tb, err := parseTable(get(res, "Properties"))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", id, err)
+			}
+			t.Table = tb
+		}
+	}
+	if tables == 0 {
+		return nil, errors.New("the template has no AWS::DynamoDB::Table")
+	}
+	return t, nil
+}
+
+func parseFunction(id string, res, globals *yaml.Node) (Function, error) {
+	fn := Function{LogicalID: id, Timeout: DefaultTimeout, Env: map[string]string{}}
+	props := get(res, "Properties")
+
+	dirNode := get(res, "Metadata", CodeDirKey)
+	dir, ok := literal(dirNode)
+	if !ok || dir == "" {
+		return fn, fmt.Errorf("Metadata.%s must name the function's folder, e.g. functions/<name>", CodeDirKey)
+	}
+	if path.IsAbs(dir) || strings.Contains(dir, `\`) || path.Clean(dir) != dir || dir == "." || strings.HasPrefix(dir, "../") || dir == ".." {
+		return fn, fmt.Errorf("line %d: Metadata.%s %q must be a clean relative path inside the repository", dirNode.Line, CodeDirKey, dir)
+	}
+	fn.CodeDir = dir
+
+	for _, src := range []*yaml.Node{globals, props} {
+		if n := get(src, "Timeout"); n != nil {
+			s, ok := literal(n)
+			secs, err := strconv.Atoi(s)
+			if !ok || err != nil || secs <= 0 {
+				return fn, fmt.Errorf("line %d: Timeout must be a positive number of seconds", n.Line)
+			}
+			fn.Timeout = time.Duration(secs) * time.Second
+		}
+		vars := get(src, "Environment", "Variables")
+		for _, kv := range pairs(vars) {
+			fn.Env[kv[0].Value] = render(kv[1])
+		}
+	}
+
+	for _, kv := range pairs(get(props, "Events")) {
+		name, ev := kv[0].Value, kv[1]
+		typ, _ := literal(get(ev, "Type"))
+		ep := get(ev, "Properties")
+		switch typ {
+		case "HttpApi":
+			r, err := parseRoute(ep)
+			if err != nil {
+				return fn, fmt.Errorf("event %s: %w", name, err)
+			}
+			fn.Routes = append(fn.Routes, r)
+		case "ScheduleV2", "Schedule":
+			field := "ScheduleExpression"
+			if typ == "Schedule" {
+				field = "Schedule"
+			}
+			s, err := parseSchedule(name, ep, field)
+			if err != nil {
+				return fn, fmt.Errorf("event %s: %w", name, err)
+			}
+			fn.Schedules = append(fn.Schedules, s)
+		}
+	}
+	return fn, nil
+}
+
+func parseRoute(props *yaml.Node) (Route, error) {
+	method, ok := literal(get(props, "Method"))
+	if !ok || method == "" {
+		return Route{}, errors.New("an HttpApi event needs a literal Method")
+	}
+	p, ok := literal(get(props, "Path"))
+	if !ok || !strings.HasPrefix(p, "/") {
+		return Route{}, errors.New("an HttpApi event needs a literal Path starting with /")
+	}
+	r := Route{Method: strings.ToUpper(method), Path: p}
+	if n := get(props, "PayloadFormatVersion"); n != nil {
+		if v, _ := literal(n); v != "2.0" {
+			return Route{}, fmt.Errorf("line %d: PayloadFormatVersion must be 2.0, the format wxsub's handlers read", n.Line)
+		}
+	}
+	if n := get(props, "Auth", "Authorizer"); n != nil {
+		switch v, _ := literal(n); v {
+		case "AWS_IAM":
+			r.IAM = true
+		case "NONE":
+		default:
+			return Route{}, fmt.Errorf("line %d: Auth.Authorizer %q: wxsub routes use AWS_IAM or no gateway authorizer", n.Line, v)
+		}
+	}
+	return r, nil
+}
+
+func parseSchedule(name string, props *yaml.Node, field string) (Schedule, error) {
+	expr, ok := literal(get(props, field))
+	if !ok || expr == "" {
+		return Schedule{}, fmt.Errorf("a schedule needs a literal %s", field)
+	}
+	every, err := parseRate(expr)
+	if err != nil {
+		return Schedule{}, err
+	}
+	s := Schedule{Name: name, Expression: expr, Every: every}
+	if n := get(props, "Input"); n != nil {
+		in, ok := literal(n)
+		if !ok {
+			return Schedule{}, fmt.Errorf("line %d: Input must be a literal JSON string", n.Line)
+		}
+		s.Input = in
+	}
+	return s, nil
+}
+
+// parseRate returns the period of a rate() expression and 0 for cron() and
+// at(). As in EventBridge, a value of 1 takes a singular unit and any other a
+// plural one.
+func parseRate(expr string) (time.Duration, error) {
+	if strings.HasPrefix(expr, "cron(") || strings.HasPrefix(expr, "at(") {
+		return 0, nil
+	}
+	inner, ok := strings.CutPrefix(expr, "rate(")
+	if ok {
+		inner, ok = strings.CutSuffix(inner, ")")
+	}
+	f := strings.Fields(inner)
+	if !ok || len(f) != 2 {
+		return 0, fmt.Errorf("schedule %q: want rate(N unit), cron(...) or at(...)", expr)
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 0 || f[0] != strconv.Itoa(n) {
+		return 0, fmt.Errorf("schedule %q: the rate must be a positive whole number", expr)
+	}
+	unit, plural := strings.CutSuffix(f[1], "s")
+	var d time.Duration
+	switch unit {
+	case "minute":
+		d = time.Minute
+	case "hour":
+		d = time.Hour
+	case "day":
+		d = 24 * time.Hour
+	default:
+		return 0, fmt.Errorf("schedule %q: the unit must be minute(s), hour(s) or day(s)", expr)
+	}
+	if plural != (n != 1) {
+		return 0, fmt.Errorf("schedule %q: use a singular unit for 1 and a plural one otherwise", expr)
+	}
+	return time.Duration(n) * d, nil
+}
