@@ -1,0 +1,132 @@
+// Package backend builds wxsub's shared dependencies once per process (the
+// DynamoDB store, the WeChat client, the token plane, the session signer, the
+// template catalogue) and the handler of every function from them. Each
+// function's main.go and the local stack use it, so the code that runs
+// locally is the code that deploys.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/catalog"
+	"github.com/wxsub/wxsub/shared/config"
+	"github.com/wxsub/wxsub/shared/login"
+	"github.com/wxsub/wxsub/shared/messages"
+	"github.com/wxsub/wxsub/shared/refresher"
+	"github.com/wxsub/wxsub/shared/sessiontoken"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/subscriptions"
+	"github.com/wxsub/wxsub/shared/token"
+	"github.com/wxsub/wxsub/shared/wechat"
+)
+
+// Backend holds the dependencies shared by wxsub's functions.
+type Backend struct {
+	Config  config.Config
+	Store   *store.Store
+	WeChat  *wechat.Client
+	Tokens  *token.Plane
+	Catalog *catalog.Catalog
+	Logger  *slog.Logger
+	// Sessions is nil when no SESSION_SIGNING_KEY is configured.
+	Sessions *sessiontoken.Signer
+}
+
+// Options replaces parts of what Open builds (the local stack and tests use them).
+type Options struct {
+	// DB is the DynamoDB client; nil builds one from the configuration.
+	DB store.API
+	// HTTPClient calls WeChat; nil means a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// LogOutput receives the JSON logs; nil means stdout.
+	LogOutput io.Writer
+}
+
+// Open builds the dependencies for cfg.
+func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
+	out := o.LogOutput
+	if out == nil {
+		out = os.Stdout
+	}
+	logger := NewLogger(out)
+	db := o.DB
+	if db == nil {
+		c, err := store.NewClient(ctx, store.ClientOptions{Endpoint: cfg.DynamoEndpoint})
+		if err != nil {
+			return nil, err
+		}
+		db = c
+	}
+	st := store.New(db, cfg.Table)
+	wc := wechat.NewClient(cfg.APIBase, o.HTTPClient)
+	b := &Backend{
+		Config:  cfg,
+		Store:   st,
+		WeChat:  wc,
+		Catalog: catalog.New(cfg.AppID, st, catalog.DefaultTTL),
+		Logger:  logger,
+		Tokens: token.New(token.Config{
+			AppID: cfg.AppID, Secret: cfg.Secret, Mode: token.Mode(cfg.TokenMode),
+			Store: st, WeChat: wc, Logger: logger,
+		}),
+	}
+	if len(cfg.SessionKey) > 0 {
+		s, err := sessiontoken.NewSigner(cfg.SessionKey, cfg.SessionTTL)
+		if err != nil {
+			return nil, fmt.Errorf("backend: SESSION_SIGNING_KEY: %w", err)
+		}
+		b.Sessions = s
+	}
+	return b, nil
+}
+
+// FromEnv reads the configuration from the environment and opens the backend,
+// checking that the named secrets are present.
+func FromEnv(ctx context.Context, secrets ...string) (*Backend, error) {
+	cfg, err := config.FromEnv(ctx, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireSecret(secrets...); err != nil {
+		return nil, err
+	}
+	return Open(ctx, cfg, Options{})
+}
+
+// MustFromEnv is FromEnv for a function's main: it exits when configuration is wrong.
+func MustFromEnv(secrets ...string) *Backend {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := FromEnv(ctx, secrets...)
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("wxsub cannot start", "err", err)
+		os.Exit(1)
+	}
+	return b
+}
+
+// Login is the session function's handler.
+func (b *Backend) Login() *login.Handler {
+	return &login.Handler{AppID: b.Config.AppID, Secret: b.Config.Secret, WeChat: b.WeChat, Sessions: b.Sessions, Logger: b.Logger}
+}
+
+// Subscriptions is the subscriptions function's handler.
+func (b *Backend) Subscriptions() *subscriptions.Handler {
+	return &subscriptions.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, Sessions: b.Sessions, Logger: b.Logger}
+}
+
+// Messages is the send function's handler.
+func (b *Backend) Messages() *messages.Handler {
+	return &messages.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, WeChat: b.WeChat, Tokens: b.Tokens, Logger: b.Logger}
+}
+
+// Refresher is the refresh-token function's handler.
+func (b *Backend) Refresher() *refresher.Handler {
+	return &refresher.Handler{AppID: b.Config.AppID, Tokens: b.Tokens, Logger: b.Logger}
+}

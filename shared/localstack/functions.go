@@ -1,0 +1,134 @@
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxsub/wxsub/shared/backend"
+	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/samtemplate"
+)
+
+// Function is one Lambda of template.yaml as the local stack invokes it.
+type Function struct {
+	// HTTP answers the function's API routes; nil for a scheduled-only function.
+	HTTP httpapi.HandlerFunc
+	// Scheduled runs the function's schedule once; nil when it has none.
+	Scheduled func(context.Context) error
+}
+
+// Functions maps each logical id of template.yaml to its handler, built from
+// b exactly as the function's main.go builds it.
+func Functions(b *backend.Backend) map[string]Function {
+	refresh := b.Refresher()
+	return map[string]Function{
+		"SessionFunction":       {HTTP: b.Login().Handle},
+		"SubscriptionsFunction": {HTTP: b.Subscriptions().Handle},
+		"SendFunction":          {HTTP: b.Messages().Handle},
+		"RefreshTokenFunction": {Scheduled: func(ctx context.Context) error {
+			_, err := refresh.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`))
+			return err
+		}},
+	}
+}
+
+// toEvent builds the API Gateway HTTP API payload 2.0 event for r.
+func toEvent(r *http.Request, route samtemplate.Route, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
+	headers := map[string]string{}
+	var cookies []string
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		if lk == "cookie" {
+			cookies = append(cookies, vs...)
+			continue
+		}
+		headers[lk] = strings.Join(vs, ",")
+	}
+	query := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		query[k] = strings.Join(vs, ",")
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	now := time.Now()
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              route.Key(),
+		RawPath:               r.URL.Path,
+		RawQueryString:        r.URL.RawQuery,
+		Cookies:               cookies,
+		Headers:               headers,
+		QueryStringParameters: query,
+		PathParameters:        params,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:   route.Key(),
+			AccountID:  "000000000000",
+			Stage:      "$default",
+			RequestID:  hex.EncodeToString(id[:]),
+			APIID:      "local",
+			DomainName: r.Host,
+			Time:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:  now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: ip, UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			ev.Body = string(body)
+		} else {
+			ev.Body = base64.StdEncoding.EncodeToString(body)
+			ev.IsBase64Encoded = true
+		}
+	}
+	return ev
+}
+
+func iamAuthorizer() *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			AccessKey: "LOCAL", AccountID: "000000000000", CallerID: "local-admin",
+			UserARN: "arn:aws:iam::000000000000:user/local-admin", UserID: "local-admin",
+		},
+	}
+}
+
+func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) {
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if dec, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			body = dec
+		}
+	}
+	if w.Header().Get("Content-Type") == "" && len(body) > 0 {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}

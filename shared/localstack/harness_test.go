@@ -1,0 +1,263 @@
+package localstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/localstack"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/wechatsim"
+)
+
+// harness is a running local stack plus helpers to act as the mini-program,
+// the business backend and WeChat's test console.
+type harness struct {
+	t     *testing.T
+	s     *localstack.Stack
+	logs  *syncBuffer
+	appid string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+type option func(*localstack.Options)
+
+func withSim(f func(*wechatsim.Config)) option {
+	return func(o *localstack.Options) { o.SimConfig = f }
+}
+
+func start(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	logs := &syncBuffer{}
+	o := localstack.Options{
+		Getenv:        func(string) string { return "" },
+		Addr:          "127.0.0.1:0",
+		SimAddr:       "127.0.0.1:0",
+		LogOutput:     logs,
+		NoSchedules:   true,
+		WeChatTimeout: 1500 * time.Millisecond,
+	}
+	if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
+		o.Getenv = func(name string) string {
+			switch name {
+			case "DYNAMODB_ENDPOINT":
+				return ep
+			case "TABLE_NAME":
+				return fmt.Sprintf("wxsub-e2e-%d", time.Now().UnixNano())
+			}
+			return ""
+		}
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	s, err := localstack.Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.RunSchedule(context.Background(), "RefreshTokenFunction"); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, s: s, logs: logs, appid: s.Config.AppID}
+}
+
+// answer is a decoded HTTP answer.
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (a answer) errCode() string {
+	if e, ok := a.body["error"].(map[string]any); ok {
+		c, _ := e["code"].(string)
+		return c
+	}
+	return ""
+}
+
+func (h *harness) do(method, url, auth string, body any, headers ...string) answer {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func (h *harness) api(method, path, auth string, body any, headers ...string) answer {
+	h.t.Helper()
+	return h.do(method, h.s.URL+path, auth, body, headers...)
+}
+
+func (h *harness) admin(method, path string, body any, headers ...string) answer {
+	h.t.Helper()
+	return h.api(method, path, h.s.AdminKey, body, headers...)
+}
+
+func (h *harness) sim(method, path string, body any) answer {
+	h.t.Helper()
+	return h.do(method, h.s.SimURL+path, "", body)
+}
+
+// user is a mini-program user with a session.
+type user struct {
+	openid, token string
+}
+
+func (h *harness) login(openid string) user {
+	h.t.Helper()
+	l := h.sim("POST", "/__sim/login", map[string]string{"openid": openid})
+	code, _ := l.body["code"].(string)
+	a := h.api("POST", "/v1/session", "", map[string]string{"code": code})
+	if a.status != 200 {
+		h.t.Fatalf("login: %d %s", a.status, a.raw)
+	}
+	return user{openid: a.body["openid"].(string), token: a.body["token"].(string)}
+}
+
+// accept taps "allow" n times in the simulated popup and reports each result.
+func (h *harness) accept(u user, tmpl string, n int) {
+	h.t.Helper()
+	for i := 0; i < n; i++ {
+		p := h.sim("POST", "/__sim/popup", map[string]any{"openid": u.openid, "results": map[string]string{tmpl: "accept"}})
+		if p.status != 200 {
+			h.t.Fatalf("popup: %d %s", p.status, p.raw)
+		}
+		a := h.api("POST", "/v1/subscriptions", u.token, map[string]any{"result": p.body})
+		if a.status != 200 {
+			h.t.Fatalf("report: %d %s", a.status, a.raw)
+		}
+	}
+}
+
+func exampleData(tmpl string) map[string]any {
+	for _, t := range wechatsim.DefaultTemplates() {
+		if t.ID == tmpl {
+			d := map[string]any{}
+			for _, k := range t.Keywords {
+				v := k.Example
+				if v == "" && len(k.Enum) > 0 {
+					v = k.Enum[0]
+				}
+				d[k.Key] = map[string]string{"value": v}
+			}
+			return d
+		}
+	}
+	panic("no template " + tmpl)
+}
+
+func (h *harness) send(openid, tmpl string, headers ...string) answer {
+	h.t.Helper()
+	return h.admin("POST", "/v1/messages", map[string]any{
+		"touser": openid, "template_id": tmpl, "page": "pages/index/index", "data": exampleData(tmpl),
+	}, headers...)
+}
+
+func (h *harness) row(openid, tmpl string) ledger.Row {
+	h.t.Helper()
+	r, err := h.s.Backend.Store.Row(context.Background(), store.RowKey{AppID: h.appid, OpenID: openid, TemplateID: tmpl})
+	if err != nil {
+		h.t.Fatalf("row %s/%s: %v", openid, tmpl, err)
+	}
+	return r
+}
+
+// checkInvariant asserts the contract's ledger invariant for one row:
+// granted = credits + spent + revoked, and spent equals the messages WeChat
+// accepted plus those unknown plus those answered 43101 (plus any in flight).
+func (h *harness) checkInvariant(openid, tmpl string) ledger.Row {
+	h.t.Helper()
+	r := h.row(openid, tmpl)
+	if r.Kind == ledger.OneTime && !r.Balanced() {
+		h.t.Fatalf("granted %d != credits %d + spent %d + revoked %d", r.Granted, r.Credits, r.Spent, r.Revoked)
+	}
+	msgs, err := h.s.Backend.Store.UserMessages(context.Background(), h.appid, openid)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var counted int64
+	for _, m := range msgs {
+		if m.TemplateID != tmpl {
+			continue
+		}
+		if m.Status == ledger.Sent || m.Status == ledger.Delivered || m.Status == ledger.Unknown || m.ErrCode == 43101 {
+			counted++
+		}
+	}
+	if r.Kind == ledger.OneTime && r.Spent != counted+r.Inflight {
+		h.t.Fatalf("spent %d != accepted+unknown+43101 messages %d + in flight %d", r.Spent, counted, r.Inflight)
+	}
+	return r
+}
+
+func (h *harness) inbox(openid, tmpl string) int {
+	n := 0
+	for _, d := range h.s.Sim.Inbox(openid) {
+		if d.TemplateID == tmpl {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) fault(f map[string]any) {
+	h.t.Helper()
+	if a := h.sim("POST", "/__sim/faults", f); a.status != 200 {
+		h.t.Fatalf("fault: %d %s", a.status, a.raw)
+	}
+}

@@ -1,0 +1,358 @@
+// Package localstack runs the whole of wxsub in one process with no AWS
+// account and no Docker: an in-memory DynamoDB-compatible server (unless
+// DYNAMODB_ENDPOINT names another), the WeChat simulator (unless
+// WECHAT_API_BASE and real credentials are set), every route of template.yaml
+// served by the same handlers that deploy, and the schedules running.
+// cmd/wxsub-local wraps it; the tests start it in-process.
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxsub/wxsub/shared/backend"
+	"github.com/wxsub/wxsub/shared/config"
+	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/localdb"
+	"github.com/wxsub/wxsub/shared/samtemplate"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/wechatsim"
+)
+
+// Options configures Start.
+type Options struct {
+	// Getenv reads the configuration (os.Getenv for `make run`).
+	Getenv func(string) string
+	// Addr and SimAddr override PORT and WECHATSIM_ADDR ("127.0.0.1:0" picks a free port).
+	Addr, SimAddr string
+	// TemplatePath is template.yaml; empty finds it from the working directory up.
+	TemplatePath string
+	// LogOutput receives the functions' JSON logs; nil discards them.
+	LogOutput io.Writer
+	// NoSchedules leaves the schedules to the caller (RunSchedule).
+	NoSchedules bool
+	// SimConfig adjusts the simulator before it starts (tests set latencies).
+	SimConfig func(*wechatsim.Config)
+	// WeChatTimeout bounds each WeChat call; zero keeps the client's 10 s.
+	WeChatTimeout time.Duration
+}
+
+// Stack is a running local wxsub.
+type Stack struct {
+	// URL is the API base, e.g. http://127.0.0.1:3000.
+	URL string
+	// SimURL is the simulator's base URL; empty when real WeChat is used.
+	SimURL   string
+	AdminKey string
+	Config   config.Config
+	Backend  *backend.Backend
+	Template *samtemplate.Template
+	// Sim and DB are nil when real WeChat or an external DynamoDB is used.
+	Sim *wechatsim.Sim
+	DB  *localdb.Server
+
+	functions map[string]Function
+	api       *http.Server
+	sim       *http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Start brings the stack up and returns once every part is listening.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(o.Getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	tplPath := o.TemplatePath
+	if tplPath == "" {
+		p, err := samtemplate.Find(".")
+		if err != nil {
+			return nil, fmt.Errorf("localstack: %w", err)
+		}
+		tplPath = p
+	}
+	tpl, err := samtemplate.Load(tplPath)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	s := &Stack{Template: tpl}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	// WeChat: the simulator unless real WeChat is configured.
+	realWeChat := o.Getenv("WECHAT_API_BASE") != "" && o.Getenv("WECHAT_APPID") != "" && o.Getenv("WECHAT_SECRET") != ""
+	env := map[string]string{}
+	if !realWeChat {
+		simCfg := wechatsim.Config{
+			AppID: o.Getenv("WECHAT_APPID"), Secret: o.Getenv("WECHAT_SECRET"),
+			PushToken: o.Getenv("WECHAT_PUSH_TOKEN"), EncodingAESKey: o.Getenv("WECHAT_ENCODING_AES_KEY"),
+		}
+		if o.SimConfig != nil {
+			o.SimConfig(&simCfg)
+		}
+		s.Sim = wechatsim.New(simCfg)
+		simAddr := o.SimAddr
+		if simAddr == "" {
+			simAddr = get("WECHATSIM_ADDR", "127.0.0.1:3001")
+		}
+		ln, err := net.Listen("tcp", simAddr)
+		if err != nil {
+			return nil, fmt.Errorf("localstack: simulator listen: %w", err)
+		}
+		s.SimURL = "http://" + ln.Addr().String()
+		s.sim = &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second}
+		go s.sim.Serve(ln)
+		sc := s.Sim.Config()
+		env["WECHAT_API_BASE"] = s.SimURL
+		env["WECHAT_APPID"] = sc.AppID
+		env["WECHAT_SECRET"] = sc.Secret
+		env["WECHAT_PUSH_TOKEN"] = sc.PushToken
+		env["WECHAT_ENCODING_AES_KEY"] = sc.EncodingAESKey
+	}
+	if o.Getenv("SESSION_SIGNING_KEY") == "" {
+		env["SESSION_SIGNING_KEY"] = randomKey(32)
+	}
+	s.AdminKey = get("WXSUB_ADMIN_KEY", randomKey(24))
+	env["WXSUB_ADMIN_KEY"] = s.AdminKey
+	cfg, err := config.FromEnv(ctx, func(name string) string {
+		if v, ok := env[name]; ok {
+			return v
+		}
+		return o.Getenv(name)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	s.Config = cfg
+
+	// DynamoDB: in-process unless DYNAMODB_ENDPOINT names another.
+	bo := backend.Options{LogOutput: o.LogOutput}
+	if o.WeChatTimeout > 0 {
+		bo.HTTPClient = &http.Client{Timeout: o.WeChatTimeout}
+	}
+	if bo.LogOutput == nil {
+		bo.LogOutput = io.Discard
+	}
+	var db *dynamodb.Client
+	if cfg.DynamoEndpoint == "" {
+		s.DB, err = localdb.Start("")
+		if err != nil {
+			return nil, fmt.Errorf("localstack: %w", err)
+		}
+		db = s.DB.Client()
+	} else if db, err = store.NewClient(ctx, store.ClientOptions{Endpoint: cfg.DynamoEndpoint}); err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	if err := localdb.EnsureTable(ctx, db, tpl.Table.CreateTableInput(cfg.Table)); err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	bo.DB = db
+	b, err := backend.Open(ctx, cfg, bo)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	s.Backend = b
+	s.functions = Functions(b)
+	if err := s.checkRegistry(); err != nil {
+		return nil, err
+	}
+
+	// The API.
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:" + get("PORT", "3000")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: API listen on %s: %w", addr, err)
+	}
+	s.URL = "http://" + ln.Addr().String()
+	s.api = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go s.api.Serve(ln)
+
+	// Schedules: each runs once now (the token is refreshed at start) and then on its period.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	if !o.NoSchedules {
+		for _, fn := range tpl.Functions {
+			for _, sch := range fn.Schedules {
+				s.wg.Add(1)
+				go s.runSchedule(runCtx, fn.LogicalID, sch)
+			}
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+func randomKey(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	if n >= 32 {
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return hex.EncodeToString(b)
+}
+
+// checkRegistry fails when template.yaml and the registered handlers disagree.
+func (s *Stack) checkRegistry() error {
+	var problems []string
+	inTemplate := map[string]bool{}
+	for _, fn := range s.Template.Functions {
+		inTemplate[fn.LogicalID] = true
+		f, ok := s.functions[fn.LogicalID]
+		if !ok {
+			problems = append(problems, fn.LogicalID+" has no handler")
+			continue
+		}
+		if len(fn.Routes) > 0 && f.HTTP == nil {
+			problems = append(problems, fn.LogicalID+" has routes but no HTTP handler")
+		}
+		if len(fn.Schedules) > 0 && f.Scheduled == nil {
+			problems = append(problems, fn.LogicalID+" has schedules but no scheduled handler")
+		}
+	}
+	for id := range s.functions {
+		if !inTemplate[id] {
+			problems = append(problems, id+" has a handler but is not in template.yaml")
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("localstack: template.yaml and handlers disagree: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (s *Stack) runSchedule(ctx context.Context, logicalID string, sch samtemplate.Schedule) {
+	defer s.wg.Done()
+	every := sch.Every
+	if every <= 0 {
+		every = time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := s.RunSchedule(ctx, logicalID); err != nil && ctx.Err() == nil {
+			s.Backend.Logger.Error("scheduled run failed", "function", logicalID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunSchedule invokes a scheduled function once, as EventBridge would.
+func (s *Stack) RunSchedule(ctx context.Context, logicalID string) error {
+	f, ok := s.functions[logicalID]
+	if !ok || f.Scheduled == nil {
+		return fmt.Errorf("localstack: %s is not a scheduled function", logicalID)
+	}
+	return f.Scheduled(ctx)
+}
+
+// Close stops everything the stack started.
+func (s *Stack) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var errs []error
+	if s.api != nil {
+		errs = append(errs, s.api.Shutdown(ctx))
+	}
+	s.wg.Wait()
+	if s.sim != nil {
+		errs = append(errs, s.sim.Shutdown(ctx))
+	}
+	if s.Sim != nil {
+		s.Sim.Close()
+	}
+	if s.DB != nil {
+		errs = append(errs, s.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ServeHTTP answers an API request the way API Gateway would: it matches a
+// route of template.yaml, checks the admin key on IAM routes, and invokes the
+// function's handler with a payload 2.0 event.
+func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fn, route, params, ok := s.match(r.Method, r.URL.Path)
+	if !ok {
+		writeResponse(w, httpapi.Errorf(http.StatusNotFound, "not_found",
+			"no route %s %s; see the route table in README.md", r.Method, r.URL.Path).Response())
+		return
+	}
+	if route.IAM && !s.adminAuthorized(r) {
+		writeResponse(w, httpapi.Errorf(http.StatusUnauthorized, "unauthorized",
+			"server routes need Authorization: Bearer <WXSUB_ADMIN_KEY> locally (IAM SigV4 in AWS)").Response())
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20+1))
+	if err != nil {
+		writeResponse(w, httpapi.Errorf(http.StatusBadRequest, "invalid_body", "the body could not be read").Response())
+		return
+	}
+	if len(body) > 10<<20 {
+		writeResponse(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "API Gateway accepts at most 10 MB").Response())
+		return
+	}
+	ev := toEvent(r, route, params, body)
+	if route.IAM {
+		ev.RequestContext.Authorizer = iamAuthorizer()
+	}
+	resp, err := s.functions[fn].HTTP(r.Context(), ev)
+	if err != nil {
+		slog.Error("function failed", "function", fn, "err", err)
+		writeResponse(w, httpapi.Errorf(http.StatusInternalServerError, "internal", "Internal Server Error").Response())
+		return
+	}
+	writeResponse(w, resp)
+}
+
+func (s *Stack) adminAuthorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(p):])), []byte(s.AdminKey)) == 1
+}
+
+func (s *Stack) match(method, path string) (fn string, route samtemplate.Route, params map[string]string, ok bool) {
+	for _, f := range s.Template.Functions {
+		if r, p, found := samtemplate.MatchRoute(f.Routes, method, path); found {
+			return f.LogicalID, r, p, true
+		}
+	}
+	return "", samtemplate.Route{}, nil, false
+}

@@ -1,0 +1,65 @@
+package localstack
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/wxsub/wxsub/shared/wechatsim"
+)
+
+// WalkThrough returns the shell session printed by `make run`: simulator login
+// code → POST /v1/session → two accepts in the simulated popup, each reported
+// to POST /v1/subscriptions → three sends (the third answers 409 no_credit) →
+// GET /v1/subscriptions → the simulator's inbox. It needs bash and curl only;
+// the tests run it verbatim. It is empty when real WeChat is configured.
+func (s *Stack) WalkThrough() string {
+	if s.Sim == nil {
+		return ""
+	}
+	tpl := wechatsim.DefaultTemplates()[0]
+	for _, t := range wechatsim.DefaultTemplates() {
+		if t.ID == wechatsim.TmplOrderShipped {
+			tpl = t
+		}
+	}
+	data := map[string]map[string]string{}
+	for _, k := range tpl.Keywords {
+		v := k.Example
+		if v == "" && len(k.Enum) > 0 {
+			v = k.Enum[0]
+		}
+		data[k.Key] = map[string]string{"value": v}
+	}
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	dataJSON, _ := json.Marshal(data)
+	field := func(name string) string {
+		return fmt.Sprintf(`grep -o '"%s":"[^"]*"' | head -n1 | cut -d'"' -f4`, name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "API=%s\nSIM=%s\nADMIN_KEY=%s\nTPL=%s   # %s, one-time\n\n", s.URL, s.SimURL, s.AdminKey, tpl.ID, tpl.Title)
+	fmt.Fprintf(&b, "# 1. The mini-program logs in: a wx.login code from the simulator, traded for a session.\n")
+	fmt.Fprintf(&b, "LOGIN=$(curl -s -X POST $SIM/__sim/login -d '{}')\n")
+	fmt.Fprintf(&b, "CODE=$(echo \"$LOGIN\" | %s); OPENID=$(echo \"$LOGIN\" | %s)\n", field("code"), field("openid"))
+	fmt.Fprintf(&b, "TOKEN=$(curl -s -X POST $API/v1/session -H 'Content-Type: application/json' -d \"{\\\"code\\\":\\\"$CODE\\\"}\" | %s)\n\n", field("token"))
+	fmt.Fprintf(&b, "# 2. The user taps \"allow\" twice; the mini-program reports each popup result as WeChat returned it.\n")
+	fmt.Fprintf(&b, "for i in 1 2; do\n")
+	fmt.Fprintf(&b, "  RESULT=$(curl -s -X POST $SIM/__sim/popup -d \"{\\\"openid\\\":\\\"$OPENID\\\",\\\"results\\\":{\\\"$TPL\\\":\\\"accept\\\"}}\")\n")
+	fmt.Fprintf(&b, "  curl -s -X POST $API/v1/subscriptions -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{\\\"result\\\":$RESULT}\"; echo\n")
+	fmt.Fprintf(&b, "done\n\n")
+	fmt.Fprintf(&b, "# 3. The business backend sends three messages: two are delivered, the third is 409 no_credit.\n")
+	escaped := strings.ReplaceAll(string(dataJSON), `"`, `\"`)
+	fmt.Fprintf(&b, "for i in 1 2 3; do\n")
+	fmt.Fprintf(&b, "  curl -s -w ' HTTP %%{http_code}\\n' -X POST $API/v1/messages -H \"Authorization: Bearer $ADMIN_KEY\" -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(&b, "    -d \"{\\\"touser\\\":\\\"$OPENID\\\",\\\"template_id\\\":\\\"$TPL\\\",\\\"page\\\":\\\"pages/index/index\\\",\\\"data\\\":%s}\"\n", escaped)
+	fmt.Fprintf(&b, "done\n\n")
+	fmt.Fprintf(&b, "# 4. What the user has left, and what reached the user's WeChat.\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/subscriptions -H \"Authorization: Bearer $TOKEN\"; echo\n")
+	fmt.Fprintf(&b, "curl -s \"$SIM/__sim/inbox?openid=$OPENID\"; echo\n")
+	return b.String()
+}

@@ -1,0 +1,85 @@
+// Package login answers POST /v1/session: it trades a wx.login code for a
+// wxsub session token through WeChat's jscode2session. WeChat's session_key is
+// neither stored nor returned.
+package login
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/sessiontoken"
+	"github.com/wxsub/wxsub/shared/wechat"
+)
+
+// Handler is the session function.
+type Handler struct {
+	AppID, Secret string
+	WeChat        *wechat.Client
+	Sessions      *sessiontoken.Signer
+	Logger        *slog.Logger
+}
+
+// Routes served by the handler.
+func (h *Handler) Routes() httpapi.Router {
+	return httpapi.Router{"POST /v1/session": h.session}
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	return h.Routes().Handle(ctx, req)
+}
+
+type sessionRequest struct {
+	Code string `json:"code"`
+}
+
+type sessionAnswer struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+	OpenID    string `json:"openid"`
+}
+
+func (h *Handler) session(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	var body sessionRequest
+	if err := httpapi.Decode(req, &body, 4<<10); err != nil {
+		return httpapi.Response{}, err
+	}
+	if body.Code == "" || len(body.Code) > 128 {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_code",
+			"code must be the non-empty code from wx.login (at most 128 characters)")
+	}
+	s, err := h.WeChat.Code2Session(ctx, h.AppID, h.Secret, body.Code)
+	if err != nil {
+		return httpapi.Response{}, loginError(err)
+	}
+	tok, sess, err := h.Sessions.Issue(h.AppID, s.OpenID)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, sessionAnswer{
+		Token: tok, ExpiresAt: sess.ExpiresAt.UTC().Format(time.RFC3339), OpenID: s.OpenID,
+	}), nil
+}
+
+// loginError maps jscode2session failures to the contract's answers.
+func loginError(err error) error {
+	var e *httpapi.Error
+	switch code := wechat.CodeOf(err); {
+	case code == 40029 || code == 40163:
+		e = httpapi.Errorf(http.StatusBadRequest, "invalid_code",
+			"the wx.login code is invalid or was already used; call wx.login again and send the new code")
+	case code == 45011:
+		e = httpapi.Errorf(http.StatusTooManyRequests, "rate_limited",
+			"WeChat limits logins per minute; wait a minute and try again")
+	case code == 40226:
+		e = httpapi.Errorf(http.StatusForbidden, "login_blocked",
+			"WeChat blocked this user's login as high-risk (40226)")
+	default:
+		return httpapi.WeChatFailure(err)
+	}
+	e.WeChat = httpapi.WeChatDetail(err)
+	return e
+}

@@ -1,0 +1,513 @@
+// Package messages sends subscription messages for business backends:
+// POST /v1/messages and GET /v1/messages/{id}.
+//
+// A send is reserve → call WeChat → settle. The reservation spends the user's
+// credit with one conditional update before WeChat is called, so concurrent
+// sends never spend more credits than the user granted; the settlement writes
+// the message record and applies the outcome table of the contract (keep,
+// release, or zero the balance) in one transaction.
+package messages
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/catalog"
+	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/token"
+	"github.com/wxsub/wxsub/shared/wechat"
+)
+
+// IdempotencyWindow is how long a repeated Idempotency-Key gets the first answer.
+const IdempotencyWindow = 24 * time.Hour
+
+// DefaultBusyRetry is how long a send keeps retrying WeChat's 43108 (another
+// send to the same user is in flight).
+const DefaultBusyRetry = 2 * time.Second
+
+// Handler is the send function.
+type Handler struct {
+	AppID   string
+	Store   *store.Store
+	Catalog *catalog.Catalog
+	WeChat  *wechat.Client
+	Tokens  *token.Plane
+	Logger  *slog.Logger
+	// BusyRetry bounds the 43108 retries; zero means DefaultBusyRetry.
+	BusyRetry time.Duration
+}
+
+// Routes served by the handler.
+func (h *Handler) Routes() httpapi.Router {
+	return httpapi.Router{
+		"POST /v1/messages":     h.post,
+		"GET /v1/messages/{id}": h.get,
+	}
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	return h.Routes().Handle(ctx, req)
+}
+
+// sendRequest is WeChat's subscribe/send body; data values may also be plain
+// strings or numbers.
+type sendRequest struct {
+	ToUser           string                     `json:"touser"`
+	TemplateID       string                     `json:"template_id"`
+	Page             string                     `json:"page"`
+	Data             map[string]json.RawMessage `json:"data"`
+	MiniprogramState string                     `json:"miniprogram_state"`
+	Lang             string                     `json:"lang"`
+}
+
+var (
+	states = map[string]bool{"": true, "developer": true, "trial": true, "formal": true}
+	langs  = map[string]bool{"": true, "zh_CN": true, "en_US": true, "zh_HK": true, "zh_TW": true}
+)
+
+// Request is one validated send.
+type Request struct {
+	Message        wechat.Message
+	IdempotencyKey string
+	BroadcastID    string
+}
+
+// parseRequest validates a send body; the error is a 4xx that says what to fix.
+func parseRequest(raw sendRequest) (wechat.Message, error) {
+	bad := func(code, format string, args ...any) error {
+		return httpapi.Errorf(http.StatusBadRequest, code, format, args...)
+	}
+	if !httpapi.ValidOpenID(raw.ToUser) {
+		return wechat.Message{}, bad("invalid_touser", "touser must be the user's openid (6-64 letters, digits, - or _)")
+	}
+	if !httpapi.ValidTemplateID(raw.TemplateID) {
+		return wechat.Message{}, bad("invalid_template_id", "template_id must be a template id (1-64 letters, digits, - or _)")
+	}
+	if len(raw.Page) > 1024 {
+		return wechat.Message{}, bad("invalid_page", "page must be at most 1024 characters")
+	}
+	if !states[raw.MiniprogramState] {
+		return wechat.Message{}, bad("invalid_miniprogram_state", "miniprogram_state must be developer, trial or formal")
+	}
+	if !langs[raw.Lang] {
+		return wechat.Message{}, bad("invalid_lang", "lang must be zh_CN, en_US, zh_HK or zh_TW")
+	}
+	if len(raw.Data) == 0 {
+		return wechat.Message{}, bad("invalid_data", `data must be an object such as {"thing1":{"value":"..."}}`)
+	}
+	if len(raw.Data) > 20 {
+		return wechat.Message{}, bad("invalid_data", "data has %d keywords; a template has at most 20", len(raw.Data))
+	}
+	data := make(map[string]wechat.Value, len(raw.Data))
+	for k, v := range raw.Data {
+		s, err := dataValue(v)
+		if err != nil {
+			return wechat.Message{}, bad("invalid_data", "data.%s %s", k, err.Error())
+		}
+		data[k] = wechat.Value{Value: s}
+	}
+	return wechat.Message{
+		ToUser: raw.ToUser, TemplateID: raw.TemplateID, Page: raw.Page, Data: data,
+		MiniprogramState: raw.MiniprogramState, Lang: raw.Lang,
+	}, nil
+}
+
+// dataValue accepts {"value": "..."} (optionally with a "color", which is
+// ignored), a plain string, or a number, and returns the text.
+func dataValue(raw json.RawMessage) (string, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", errors.New("is not valid JSON")
+	}
+	switch t := v.(type) {
+	case string:
+		return t, nil
+	case float64:
+		return strings.TrimSpace(string(raw)), nil
+	case map[string]any:
+		for k := range t {
+			if k != "value" && k != "color" {
+				return "", fmt.Errorf("has an unknown member %q; send {\"value\": \"...\"}", k)
+			}
+		}
+		switch val := t["value"].(type) {
+		case string:
+			return val, nil
+		case float64:
+			var inner struct{ Value json.Number }
+			json.Unmarshal(raw, &inner)
+			return inner.Value.String(), nil
+		}
+		return "", errors.New(`must have a string "value"`)
+	}
+	return "", errors.New(`must be {"value": "..."} or a string`)
+}
+
+func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	var raw sendRequest
+	if err := httpapi.Decode(req, &raw, 16<<10); err != nil {
+		return httpapi.Response{}, err
+	}
+	msg, err := parseRequest(raw)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	key := httpapi.Header(req, "Idempotency-Key")
+	if len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_idempotency_key",
+			"Idempotency-Key must be 1-255 visible ASCII characters")
+	}
+	return h.Send(ctx, Request{Message: msg, IdempotencyKey: key})
+}
+
+// Send validates the data against the catalogue and sends one message,
+// spending the user's credit exactly once.
+func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
+	m := r.Message
+	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if synced && !found {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusNotFound, "unknown_template",
+			"template %s is not one of this app's templates (GET /v1/templates lists them)", m.TemplateID)
+	}
+	if found {
+		data := make(map[string]string, len(m.Data))
+		for k, v := range m.Data {
+			data[k] = v.Value
+		}
+		if problems := catalog.Validate(tpl, data); len(problems) > 0 {
+			e := httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_data",
+				"%d keyword(s) of template %s break WeChat's rules; nothing was sent", len(problems), m.TemplateID)
+			for _, p := range problems {
+				e.Details = append(e.Details, map[string]string{"key": p.Key, "rule": p.Rule, "message": p.Message})
+			}
+			return httpapi.Response{}, e
+		}
+	}
+
+	now := time.Now().UTC()
+	rec := store.Message{
+		ID: newID(), AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID, Page: m.Page,
+		Status: ledger.Pending, IdempotencyKey: r.IdempotencyKey, BroadcastID: r.BroadcastID,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	claimed := false
+	if r.IdempotencyKey != "" {
+		rec.ID = keyedID(h.AppID, r.IdempotencyKey)
+		err := h.Store.Claim(ctx, rec, IdempotencyWindow)
+		var dup *store.DuplicateError
+		switch {
+		case errors.As(err, &dup):
+			return replay(dup.Existing, m)
+		case err != nil:
+			return httpapi.Response{}, storeUnavailable(err)
+		}
+		claimed = true
+	}
+
+	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
+	row, err := h.Store.Reserve(ctx, rowKey)
+	if err != nil {
+		var refused *store.RefusedError
+		if errors.As(err, &refused) {
+			return h.finishUnreserved(ctx, rec, claimed, noCredit(refused.Refusal))
+		}
+		return h.finishUnreserved(ctx, rec, claimed, storeUnavailable(err))
+	}
+
+	res, sendErr := h.callWeChat(ctx, m)
+	out := ledger.Decide(sendErr)
+	var tokenErr *tokenUnavailable
+	if errors.As(sendErr, &tokenErr) {
+		out = ledger.Outcome{Status: ledger.Failed, Credit: ledger.Release, Retryable: true}
+	}
+	rec.Status = out.Status
+	rec.WeChatMsgID = res.MsgID
+	rec.ErrCode = wechat.CodeOf(sendErr)
+	var we *wechat.Error
+	if errors.As(sendErr, &we) {
+		rec.ErrMsg = we.Msg
+	}
+
+	var answer httpapi.Response
+	if sendErr == nil {
+		body := sentAnswer{MessageID: rec.ID, Status: string(ledger.Sent)}
+		if row.Kind != ledger.LongTerm {
+			left := row.Credits
+			body.CreditsLeft = &left
+		}
+		answer = httpapi.JSON(http.StatusOK, body)
+	} else {
+		e := sendError(sendErr)
+		e.Details = append(e.Details, map[string]string{"message_id": rec.ID, "status": string(out.Status)})
+		answer = e.Response()
+	}
+	rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
+
+	h.settle(ctx, store.Settlement{
+		Row: rowKey, Kind: row.Kind, Effect: out.Credit, Message: rec, Claimed: claimed, Reserved: true,
+	})
+	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
+		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
+	return answer, nil
+}
+
+// finishUnreserved answers a send that never reserved a credit; a claimed
+// Idempotency-Key remembers the answer so a repeat gets it again.
+func (h *Handler) finishUnreserved(ctx context.Context, rec store.Message, claimed bool, e *httpapi.Error) (httpapi.Response, error) {
+	if claimed {
+		resp := e.Response()
+		rec.Status = ledger.Failed
+		rec.AnswerStatus, rec.Answer = resp.StatusCode, resp.Body
+		h.settle(ctx, store.Settlement{Message: rec, Claimed: true})
+	}
+	return httpapi.Response{}, e
+}
+
+// settle writes the outcome, retrying through a short DynamoDB outage. If it
+// still fails, the credit stays counted as in flight (never lost, never
+// invented) and the failure is logged for an operator.
+func (h *Handler) settle(ctx context.Context, st store.Settlement) {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = h.Store.Settle(ctx, st); err == nil {
+			return
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+	h.Logger.ErrorContext(ctx, "settle failed; the credit stays in flight", "appid", h.AppID,
+		"message_id", st.Message.ID, "status", st.Message.Status, "err", err)
+}
+
+type tokenUnavailable struct{ err error }
+
+func (e *tokenUnavailable) Error() string { return "no access_token: " + e.err.Error() }
+func (e *tokenUnavailable) Unwrap() error { return e.err }
+
+// callWeChat sends with the shared token: after a token error it reports the
+// token and retries once with the fresh one; after 43108 it retries with
+// jittered backoff for up to BusyRetry.
+func (h *Handler) callWeChat(ctx context.Context, m wechat.Message) (wechat.SendResult, error) {
+	tok, err := h.Tokens.Get(ctx)
+	if err != nil {
+		return wechat.SendResult{}, &tokenUnavailable{err}
+	}
+	busyFor := h.BusyRetry
+	if busyFor == 0 {
+		busyFor = DefaultBusyRetry
+	}
+	deadline := time.Now().Add(busyFor)
+	backoff := 100 * time.Millisecond
+	refreshed := false
+	for {
+		res, err := h.WeChat.SendSubscribe(ctx, tok.Value, m)
+		switch ledger.Decide(err).Retry {
+		case ledger.RetryFreshToken:
+			if refreshed {
+				return res, err
+			}
+			refreshed = true
+			fresh, terr := h.Tokens.ReportBad(ctx, tok)
+			if terr != nil {
+				h.Logger.WarnContext(ctx, "no fresh token after a token error", "appid", h.AppID, "err", terr)
+				return res, err
+			}
+			tok = fresh
+			continue
+		case ledger.RetryBackoff:
+			wait := jitter(backoff)
+			if time.Now().Add(wait).After(deadline) {
+				return res, err
+			}
+			if serr := sleepCtx(ctx, wait); serr != nil {
+				return res, err
+			}
+			backoff *= 2
+			continue
+		}
+		return res, err
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(d)))
+	if err != nil {
+		return d / 2
+	}
+	return d/2 + time.Duration(n.Int64())/2
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type sentAnswer struct {
+	MessageID   string `json:"message_id"`
+	Status      string `json:"status"`
+	CreditsLeft *int64 `json:"credits_left"`
+}
+
+// sendError maps WeChat's final answer to the contract's error.
+func sendError(err error) *httpapi.Error {
+	var tokErr *tokenUnavailable
+	if errors.As(err, &tokErr) {
+		return httpapi.Errorf(http.StatusServiceUnavailable, "token_unavailable",
+			"wxsub has no valid WeChat access_token right now; nothing was sent and the credit was kept; retry shortly")
+	}
+	code := wechat.CodeOf(err)
+	mk := func(status int, c, msg string) *httpapi.Error {
+		return &httpapi.Error{Status: status, Code: c, Message: msg, WeChat: httpapi.WeChatDetail(err)}
+	}
+	switch code {
+	case 43101:
+		return mk(http.StatusConflict, "no_credit",
+			"WeChat says the user has no authorisation left for this template (43101); the balance is now 0")
+	case 47003, 47001:
+		return mk(http.StatusUnprocessableEntity, "invalid_data", "WeChat rejected the template data; see wechat.errmsg for the field")
+	case 40037:
+		return mk(http.StatusNotFound, "unknown_template", "WeChat does not know this template_id (40037)")
+	case 40003:
+		return mk(http.StatusNotFound, "unknown_user", "WeChat does not know this openid for this app (40003)")
+	case 41030:
+		return mk(http.StatusUnprocessableEntity, "invalid_page", "page does not exist in the released mini-program (41030)")
+	case 45168:
+		return mk(http.StatusUnprocessableEntity, "sensitive_content", "WeChat found sensitive words in the data (45168)")
+	case 43107:
+		return mk(http.StatusForbidden, "subscription_banned", "subscription messages are banned for this account or template (43107)")
+	case 45009:
+		return mk(http.StatusTooManyRequests, "quota_exhausted", "WeChat's daily quota for subscribe/send is used up (45009); see GET /v1/quota")
+	case 45011, 43108:
+		return mk(http.StatusTooManyRequests, "rate_limited", "WeChat asked to slow down; the credit was kept, retry later")
+	}
+	if wechat.ClassOf(err) == wechat.ClassUnknown {
+		return mk(http.StatusGatewayTimeout, "wechat_timeout",
+			"WeChat did not answer; the message may have been delivered, so its credit stays spent (status unknown)")
+	}
+	return mk(http.StatusBadGateway, "wechat_error", "WeChat failed the send; the credit was kept, retry later")
+}
+
+func noCredit(r ledger.Refusal) *httpapi.Error {
+	msg := "the user has no credit left for this template; ask them to subscribe again (wx.requestSubscribeMessage)"
+	switch r {
+	case ledger.RefusedBanned:
+		msg = "WeChat banned this template for the user; nothing can be sent"
+	case ledger.RefusedNotSubscribed:
+		msg = "the user has not accepted this long-term template (or turned it off)"
+	}
+	return httpapi.Errorf(http.StatusConflict, "no_credit", "%s; nothing was sent", msg)
+}
+
+func storeUnavailable(err error) *httpapi.Error {
+	slog.Error("store unavailable", "err", err)
+	return httpapi.Errorf(http.StatusServiceUnavailable, "store_unavailable",
+		"wxsub's database did not answer; nothing was sent and no credit was spent; retry shortly")
+}
+
+// replay answers a repeated Idempotency-Key with the first answer.
+func replay(m store.Message, req wechat.Message) (httpapi.Response, error) {
+	if m.OpenID != req.ToUser || m.TemplateID != req.TemplateID {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"this Idempotency-Key was used for a different message (touser or template_id differ); use a new key")
+	}
+	if m.Status == ledger.Pending || m.AnswerStatus == 0 {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusConflict, "request_in_progress",
+			"a send with this Idempotency-Key is still in progress; retry in a few seconds")
+	}
+	return httpapi.Response{
+		StatusCode: m.AnswerStatus,
+		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8", "Idempotent-Replayed": "true"},
+		Body:       m.Answer,
+	}, nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID is a random message id.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "m" + idEncoding.EncodeToString(b[:])[:25]
+}
+
+// keyedID derives the message id from an Idempotency-Key, so every repeat of
+// the key lands on the same record.
+func keyedID(appid, key string) string {
+	sum := sha256.Sum256([]byte(appid + "\x00" + key))
+	return "k" + idEncoding.EncodeToString(sum[:])[:25]
+}
+
+func validMessageID(id string) bool {
+	if len(id) != 26 || (id[0] != 'm' && id[0] != 'k') {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+func ridOf(err error) string {
+	var we *wechat.Error
+	if errors.As(err, &we) {
+		return we.RID
+	}
+	return ""
+}
+
+type messageAnswer struct {
+	MessageID   string `json:"message_id"`
+	ToUser      string `json:"touser"`
+	TemplateID  string `json:"template_id"`
+	Status      string `json:"status"`
+	ErrCode     int    `json:"errcode"`
+	ErrMsg      string `json:"errmsg,omitempty"`
+	WeChatMsgID string `json:"wechat_msgid,omitempty"`
+	BroadcastID string `json:"broadcast_id,omitempty"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at"`
+}
+
+func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	id := req.PathParameters["id"]
+	if !validMessageID(id) {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_message_id",
+			"%q is not a message id; use the message_id a send returned", id)
+	}
+	m, err := h.Store.Message(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.AppID != h.AppID) {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusNotFound, "message_not_found", "no message %s (records are kept 30 days)", id)
+	}
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, messageAnswer{
+		MessageID: m.ID, ToUser: m.OpenID, TemplateID: m.TemplateID, Status: string(m.Status),
+		ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, BroadcastID: m.BroadcastID,
+		CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: m.UpdatedAt.UTC().Format(time.RFC3339Nano),
+	}), nil
+}
