@@ -29,12 +29,20 @@ type Client struct {
 	hc      *http.Client
 }
 
+// IdleConnTimeout is how long the default client keeps an unused connection.
+// It is shorter than common server keep-alive timeouts, so that a send rarely
+// goes out on a connection the server is closing: such a send could only be
+// reported as unknown, which spends the user's credit.
+const IdleConnTimeout = 30 * time.Second
+
 // NewClient returns a client for the API at baseURL (DefaultBaseURL for the
 // real WeChat; a trailing slash is ignored). A nil hc means an http.Client
-// with a 10 s timeout.
+// with a 10 s timeout whose idle connections retire after IdleConnTimeout.
 func NewClient(baseURL string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.IdleConnTimeout = IdleConnTimeout
+		hc = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
 	c := &Client{hc: hc}
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
@@ -80,11 +88,20 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		body = &buf
 	}
 
-	// wrote is true once the current attempt has been fully written; the
-	// transport may dial again (GetConn) for a request it is allowed to replay.
+	// wrote is true once the request has been fully written. net/http
+	// silently sends a GET again when a reused keep-alive connection closes
+	// without an answer; WeChat may have acted on the first copy (a login
+	// code is then spent, a classic token replaced), so a second GetConn
+	// after a full write cancels the call and its outcome is unknown.
 	var wrote atomic.Bool
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	trace := &httptrace.ClientTrace{
-		GetConn: func(string) { wrote.Store(false) },
+		GetConn: func(string) {
+			if wrote.Load() {
+				cancel()
+			}
+		},
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				wrote.Store(true)
