@@ -71,7 +71,9 @@ func (s *Sim) api(path string, h apiHandler) http.HandlerFunc {
 
 		if f != nil && !f.processes() {
 			sleep(r.Context(), f.delay)
-			s.writeFault(w, f)
+			if a := s.writeFault(w, f); a.rid != "" {
+				s.remember(r, body, a, start)
+			}
 			return
 		}
 

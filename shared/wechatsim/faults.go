@@ -81,13 +81,15 @@ func (s *Sim) takeFault(path string) *fault {
 	return f
 }
 
-// writeFault answers a call that a fault stops before processing.
-func (s *Sim) writeFault(w http.ResponseWriter, f *fault) {
+// writeFault answers a call that a fault stops before processing; an errcode
+// answer is returned so that rid/get can find it like any other error.
+func (s *Sim) writeFault(w http.ResponseWriter, f *fault) answer {
 	switch {
 	case f.ErrCode != 0:
 		a := s.failCode(f.ErrCode)
 		w.Header().Set("Content-Type", jsonContentType)
 		w.Write(a.body)
+		return a
 	case f.HTTPStatus != 0:
 		text := http.StatusText(f.HTTPStatus)
 		w.Header().Set("Content-Type", "text/html")
@@ -98,4 +100,5 @@ func (s *Sim) writeFault(w http.ResponseWriter, f *fault) {
 		w.Header().Set("Content-Type", jsonContentType)
 		w.Write([]byte(f.Body))
 	}
+	return answer{}
 }

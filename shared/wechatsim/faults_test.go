@@ -131,3 +131,18 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestFaultErrcodeCanBeLookedUpByRID(t *testing.T) {
+	e := newEnv(t, wechatsim.Config{})
+	tok := e.token()
+	openid := e.user(wechatsim.TmplOrderShipped, 1)
+	e.fault(map[string]any{"errcode": -1})
+	bad := e.send(tok, e.message(openid, wechatsim.TmplOrderShipped))
+	rid := bad.str("errmsg")[strings.LastIndex(bad.str("errmsg"), " ")+1:]
+	o := e.wx("POST", wechatsim.PathRIDGet+"?access_token="+url.QueryEscape(tok), map[string]string{"rid": rid})
+	wantOK(t, o)
+	req, _ := o["request"].(map[string]any)
+	if u, _ := req["request_url"].(string); !strings.HasPrefix(u, wechatsim.PathSend) {
+		t.Fatalf("rid/get of a faulted answer: %v", o)
+	}
+}
