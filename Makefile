@@ -2,7 +2,7 @@
 GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
-FUNCTIONS := session subscriptions send refresh-token
+FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker
 
 .PHONY: run test test-go test-js vet fmt-check bench fuzz build clean
 
@@ -24,11 +24,25 @@ test-go:
 test-js:
 	@if [ -d miniprogram/test ]; then node --test miniprogram/test/; else echo "no JS tests yet"; fi
 
+# The Go micro-benchmarks, then cmd/wxsub-bench (load, token calls, sizes,
+# cold starts); both end up in docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	@mkdir -p bin
+	@$(GO) test -run '^$$' -bench . -benchmem $(PKGS) > bin/gobench.txt; s=$$?; cat bin/gobench.txt; exit $$s
+	$(GO) run ./cmd/wxsub-bench -out docs/performance.md -gobench bin/gobench.txt
+
+# Every Fuzz target of the module, found with `go test -list`, fuzzed for
+# FUZZTIME each. Their seed corpora (testdata/fuzz/) already run in `make test`.
+FUZZTIME ?= 20s
 
 fuzz:
-	@echo "fuzz targets are added with the packages that own them"
+	@list="$$($(GO) test -list '^Fuzz' $(PKGS))" || { echo "$$list"; exit 1; }; \
+	targets="$$(echo "$$list" | awk '/^Fuzz/ { n++; names[n] = $$1; next } /^ok / { for (i = 1; i <= n; i++) print $$2, names[i]; n = 0 }')"; \
+	[ -n "$$targets" ] || { echo "no fuzz targets found"; exit 1; }; \
+	echo "$$targets" | while read -r pkg name; do \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 clean:
 	rm -rf .aws-sam bin
@@ -44,11 +58,19 @@ lambda-build = GOOS=linux GOARCH=$(LAMBDA_GOARCH) CGO_ENABLED=0 $(GO) build -tag
 artifacts = $(or $(ARTIFACTS_DIR),bin/$(1))
 
 .PHONY: build-SessionFunction build-SubscriptionsFunction build-SendFunction build-RefreshTokenFunction FORCE
+.PHONY: build-EventsFunction
+.PHONY: build-TemplatesFunction build-QuotaFunction
+.PHONY: build-BroadcastFunction build-BroadcastWorkerFunction
 
 build-SessionFunction:       ; $(call lambda-build,session,$(call artifacts,session))
 build-SubscriptionsFunction: ; $(call lambda-build,subscriptions,$(call artifacts,subscriptions))
 build-SendFunction:          ; $(call lambda-build,send,$(call artifacts,send))
+build-EventsFunction:        ; $(call lambda-build,events,$(call artifacts,events))
 build-RefreshTokenFunction:  ; $(call lambda-build,refresh-token,$(call artifacts,refresh-token))
+build-TemplatesFunction:     ; $(call lambda-build,templates,$(call artifacts,templates))
+build-QuotaFunction:         ; $(call lambda-build,quota,$(call artifacts,quota))
+build-BroadcastFunction:     ; $(call lambda-build,broadcast,$(call artifacts,broadcast))
+build-BroadcastWorkerFunction: ; $(call lambda-build,broadcast-worker,$(call artifacts,broadcast-worker))
 
 build: $(FUNCTIONS:%=bin/%/bootstrap)
 

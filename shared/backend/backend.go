@@ -18,12 +18,17 @@ import (
 	"github.com/wxsub/wxsub/shared/config"
 	"github.com/wxsub/wxsub/shared/login"
 	"github.com/wxsub/wxsub/shared/messages"
+	"github.com/wxsub/wxsub/shared/metrics"
+	"github.com/wxsub/wxsub/shared/pushevents"
+	"github.com/wxsub/wxsub/shared/quota"
 	"github.com/wxsub/wxsub/shared/refresher"
 	"github.com/wxsub/wxsub/shared/sessiontoken"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/subscriptions"
+	"github.com/wxsub/wxsub/shared/templates"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
+	"github.com/wxsub/wxsub/shared/wxpush"
 )
 
 // Backend holds the dependencies shared by wxsub's functions.
@@ -34,6 +39,8 @@ type Backend struct {
 	Tokens  *token.Plane
 	Catalog *catalog.Catalog
 	Logger  *slog.Logger
+	// Metrics writes CloudWatch metrics (EMF lines) to Options.MetricsOutput.
+	Metrics *metrics.Writer
 	// Sessions is nil when no SESSION_SIGNING_KEY is configured.
 	Sessions *sessiontoken.Signer
 }
@@ -46,6 +53,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// LogOutput receives the JSON logs; nil means stdout.
 	LogOutput io.Writer
+	// MetricsOutput receives the metrics as EMF lines; nil means stdout,
+	// where Lambda hands them to CloudWatch Logs.
+	MetricsOutput io.Writer
 }
 
 // Open builds the dependencies for cfg.
@@ -55,6 +65,11 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 		out = os.Stdout
 	}
 	logger := NewLogger(out)
+	metricsOut := o.MetricsOutput
+	if metricsOut == nil {
+		metricsOut = os.Stdout
+	}
+	mw := metrics.New(metricsOut, nil)
 	db := o.DB
 	if db == nil {
 		c, err := store.NewClient(ctx, store.ClientOptions{Endpoint: cfg.DynamoEndpoint})
@@ -71,9 +86,10 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 		WeChat:  wc,
 		Catalog: catalog.New(cfg.AppID, st, catalog.DefaultTTL),
 		Logger:  logger,
+		Metrics: mw,
 		Tokens: token.New(token.Config{
 			AppID: cfg.AppID, Secret: cfg.Secret, Mode: token.Mode(cfg.TokenMode),
-			Store: st, WeChat: wc, Logger: logger,
+			Store: st, WeChat: wc, Logger: logger, Metrics: mw,
 		}),
 	}
 	if len(cfg.SessionKey) > 0 {
@@ -118,15 +134,47 @@ func (b *Backend) Login() *login.Handler {
 
 // Subscriptions is the subscriptions function's handler.
 func (b *Backend) Subscriptions() *subscriptions.Handler {
-	return &subscriptions.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, Sessions: b.Sessions, Logger: b.Logger}
+	return &subscriptions.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, Sessions: b.Sessions, Logger: b.Logger,
+		Metrics: b.Metrics}
 }
 
 // Messages is the send function's handler.
 func (b *Backend) Messages() *messages.Handler {
-	return &messages.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, WeChat: b.WeChat, Tokens: b.Tokens, Logger: b.Logger}
+	return &messages.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, WeChat: b.WeChat, Tokens: b.Tokens, Logger: b.Logger,
+		Metrics: b.Metrics}
+}
+
+// Events is the events function's handler (WeChat's message push). Without
+// a valid WECHAT_ENCODING_AES_KEY it takes plaintext pushes only, and says so
+// in the log.
+func (b *Backend) Events() *pushevents.Handler {
+	h := &pushevents.Handler{AppID: b.Config.AppID, Token: b.Config.PushToken, Store: b.Store, Catalog: b.Catalog, Logger: b.Logger,
+		Metrics: b.Metrics}
+	if b.Config.EncodingAESKey != "" {
+		c, err := wxpush.NewCipher(b.Config.EncodingAESKey, b.Config.AppID)
+		if err != nil {
+			b.Logger.Error("WECHAT_ENCODING_AES_KEY is not a 43-character EncodingAESKey: encrypted pushes will be refused")
+		} else {
+			h.Cipher = c
+		}
+	}
+	return h
 }
 
 // Refresher is the refresh-token function's handler.
 func (b *Backend) Refresher() *refresher.Handler {
-	return &refresher.Handler{AppID: b.Config.AppID, Tokens: b.Tokens, Logger: b.Logger}
+	return &refresher.Handler{AppID: b.Config.AppID, Tokens: b.Tokens, Logger: b.Logger, Store: b.Store, Metrics: b.Metrics}
+}
+
+// Templates is the templates function's handler (GET /v1/templates,
+// POST /v1/templates/sync and the hourly sync).
+func (b *Backend) Templates() *templates.Handler {
+	return &templates.Handler{AppID: b.Config.AppID, Catalog: b.Catalog, WeChat: b.WeChat, Tokens: b.Tokens,
+		Sessions: b.Sessions, Logger: b.Logger}
+}
+
+// Quota is the quota function's handler (GET /v1/quota and the hourly quota watch).
+func (b *Backend) Quota() *quota.Handler {
+	return &quota.Handler{AppID: b.Config.AppID, TokenMode: token.Mode(b.Config.TokenMode), Store: b.Store,
+		WeChat: b.WeChat, Tokens: b.Tokens, Metrics: b.Metrics, Logger: b.Logger}
 }

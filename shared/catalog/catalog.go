@@ -109,21 +109,36 @@ func FromWeChat(t wechat.Template, syncedAt time.Time) store.Template {
 	return out
 }
 
-// Sync pulls gettemplate with accessToken and stores every template.
+// Sync pulls gettemplate with accessToken, stores every template and deletes
+// the entries WeChat no longer lists. It returns the templates ordered by id.
 func (c *Catalog) Sync(ctx context.Context, wc *wechat.Client, accessToken string) ([]store.Template, error) {
 	wts, err := wc.Templates(ctx, accessToken)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: gettemplate: %w", err)
 	}
+	stored, err := c.store.Templates(ctx, c.appid)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
 	now := c.now().UTC()
 	out := make([]store.Template, 0, len(wts))
+	listed := make(map[string]bool, len(wts))
 	for _, wt := range wts {
 		t := FromWeChat(wt, now)
 		if err := c.store.PutTemplate(ctx, c.appid, t); err != nil {
 			return nil, fmt.Errorf("catalog: %w", err)
 		}
 		out = append(out, t)
+		listed[t.ID] = true
+	}
+	for _, t := range stored {
+		if !listed[t.ID] {
+			if err := c.store.DeleteTemplate(ctx, c.appid, t.ID); err != nil {
+				return nil, fmt.Errorf("catalog: %w", err)
+			}
+		}
 	}
 	c.Invalidate()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }

@@ -36,6 +36,8 @@ type Config struct {
 	SessionKey     []byte
 	SessionTTL     time.Duration
 	AdminKey       string
+	// BroadcastQueueURL is the SQS queue of broadcast jobs (set by template.yaml).
+	BroadcastQueueURL string
 }
 
 // String describes the configuration without its secrets.
@@ -94,6 +96,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
 		SessionKey:     []byte(secrets["SESSION_SIGNING_KEY"]),
 		SessionTTL:     DefaultSessionTTL,
 		AdminKey:       env("WXSUB_ADMIN_KEY", ""),
+
+		BroadcastQueueURL: env("BROADCAST_QUEUE_URL", ""),
 	}
 	if v := env("SESSION_TTL", ""); v != "" {
 		d, err := time.ParseDuration(v)

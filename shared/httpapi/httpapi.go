@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/smithy-go"
 
 	"github.com/wxsub/wxsub/shared/sessiontoken"
 )
@@ -192,22 +193,33 @@ type Router map[string]HandlerFunc
 
 // Handle answers req with its route's handler; an *Error returned by a handler
 // becomes its answer, and any other error a logged 500 that reveals nothing.
+// It logs one line per request to slog's default logger; handlers use
+// HandleWith to log to their own.
 func (r Router) Handle(ctx context.Context, req Request) (Response, error) {
+	return r.HandleWith(ctx, req, slog.Default())
+}
+
+func (r Router) dispatch(ctx context.Context, req Request, log *slog.Logger) Response {
 	h, ok := r[req.RouteKey]
 	if !ok {
-		return Errorf(http.StatusNotFound, "not_found", "no route %s", req.RouteKey).Response(), nil
+		return Errorf(http.StatusNotFound, "not_found", "no route %s", req.RouteKey).Response()
 	}
 	resp, err := h(ctx, req)
 	if err == nil {
-		return resp, nil
+		return resp
 	}
 	var herr *Error
 	if errors.As(err, &herr) {
-		return herr.Response(), nil
+		return herr.Response()
 	}
-	slog.ErrorContext(ctx, "request failed", "route", req.RouteKey, "request_id", req.RequestContext.RequestID, "err", err)
+	log.ErrorContext(ctx, "request failed", "route", req.RouteKey, "request_id", req.RequestContext.RequestID, "err", err)
+	var op *smithy.OperationError
+	if errors.As(err, &op) && op.ServiceID == "DynamoDB" {
+		return Errorf(http.StatusServiceUnavailable, "store_unavailable",
+			"wxsub's database did not answer; nothing was changed; retry shortly (request id %s)", req.RequestContext.RequestID).Response()
+	}
 	return Errorf(http.StatusInternalServerError, "internal",
-		"wxsub could not complete the request; it is safe to retry (request id %s)", req.RequestContext.RequestID).Response(), nil
+		"wxsub could not complete the request; it is safe to retry (request id %s)", req.RequestContext.RequestID).Response()
 }
 
 // Session checks the request's "Authorization: Bearer <session token>" for

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/aws/smithy-go"
 )
 
 type body struct {
@@ -96,5 +99,15 @@ func TestBearerAndIDs(t *testing.T) {
 	}
 	if !ValidTemplateID("RaAXmaHZ6OFYKcCbG9rsyEpBqsERIZsLLga8-KL5xqI") || ValidTemplateID("") || ValidTemplateID("a/b") {
 		t.Fatal("template id shape")
+	}
+}
+
+func TestStoreFailuresAnswer503(t *testing.T) {
+	r := Router{"GET /x": func(context.Context, Request) (Response, error) {
+		return Response{}, fmt.Errorf("read ledger: %w", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query", Err: errors.New("throttled")})
+	}}
+	resp, _ := r.Handle(context.Background(), Request{RouteKey: "GET /x"})
+	if resp.StatusCode != 503 || !strings.Contains(resp.Body, "store_unavailable") || strings.Contains(resp.Body, "throttled") {
+		t.Fatalf("a DynamoDB failure answered %d %s", resp.StatusCode, resp.Body)
 	}
 }

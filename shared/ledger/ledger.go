@@ -136,6 +136,9 @@ type Row struct {
 	// Inflight counts sends reserved and not settled yet.
 	Inflight  int64
 	UpdatedAt time.Time
+	// ClientPending and PushPending are one-time accepts granted from one
+	// source and not yet reported by the other (see AcceptFrom).
+	ClientPending, PushPending Unpaired
 }
 
 // Apply returns the row after the change, as the store applies it atomically.

@@ -5,11 +5,17 @@
 package localdb
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,10 +36,15 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	throttle atomic.Int64
+	failing  atomic.Bool
 	requests atomic.Int64
 
 	mu      sync.Mutex
 	counted map[string]int64
+	// byItem counts single-item requests per item (by its encoded key)
+	// while countItems is on.
+	countItems atomic.Bool
+	byItem     map[string]*ItemCount
 }
 
 // Start listens on addr ("" for a free loopback port) and serves.
@@ -45,7 +56,8 @@ func Start(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localdb: listen on %s: %w", addr, err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), mini: server.NewServer(), ln: ln, counted: map[string]int64{}}
+	s := &Server{URL: "http://" + ln.Addr().String(), mini: server.NewServer(), ln: ln,
+		counted: map[string]int64{}, byItem: map[string]*ItemCount{}}
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(ln)
 	return s, nil
@@ -61,6 +73,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counted[op]++
 	s.mu.Unlock()
+	if s.countItems.Load() {
+		s.countItem(r, op)
+	}
+	if s.failing.Load() {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",`+
+			`"message":"Internal server error (emulated)"}`)
+		return
+	}
 	if s.throttle.Load() > 0 && s.throttle.Add(-1) >= 0 {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.WriteHeader(http.StatusBadRequest)
@@ -69,6 +91,80 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mini.ServeHTTP(w, r)
+}
+
+// countItem counts a GetItem, UpdateItem or DeleteItem under the key it names.
+func (s *Server) countItem(r *http.Request, op string) {
+	if op != "GetItem" && op != "UpdateItem" && op != "DeleteItem" {
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	var req struct {
+		Key map[string]struct{ S string }
+	}
+	if json.Unmarshal(body, &req) != nil || len(req.Key) == 0 {
+		return
+	}
+	key := make(map[string]string, len(req.Key))
+	for name, v := range req.Key {
+		key[name] = v.S
+	}
+	k := itemKey(key)
+	s.mu.Lock()
+	c := s.byItem[k]
+	if c == nil {
+		c = &ItemCount{Key: key, Ops: map[string]int64{}}
+		s.byItem[k] = c
+	}
+	c.Ops[op]++
+	s.mu.Unlock()
+}
+
+// itemKey encodes an item's string key attributes in a stable order.
+func itemKey(key map[string]string) string {
+	names := make([]string, 0, len(key))
+	for n := range key {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n)
+		b.WriteByte(0)
+		b.WriteString(key[n])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// CountItems turns per-item counting on or off. While it is on, every
+// GetItem, UpdateItem and DeleteItem is also counted under the key of the
+// item it names, for ItemRequests. It reads each request's body, so it is
+// off by default.
+func (s *Server) CountItems(on bool) { s.countItems.Store(on) }
+
+// ItemCount is how many requests of each operation named one item.
+type ItemCount struct {
+	// Key is the item's key: its string-typed key attributes.
+	Key map[string]string
+	Ops map[string]int64
+}
+
+// ItemRequests returns, for every item a GetItem, UpdateItem or DeleteItem
+// named while CountItems was on (since the last ResetCounts), the requests
+// by operation.
+func (s *Server) ItemRequests() []ItemCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ItemCount, 0, len(s.byItem))
+	for _, c := range s.byItem {
+		out = append(out, ItemCount{Key: maps.Clone(c.Key), Ops: maps.Clone(c.Ops)})
+	}
+	return out
 }
 
 func lastDot(s string) int {
@@ -82,19 +178,19 @@ func lastDot(s string) int {
 
 // Close stops the server.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return s.http.Shutdown(ctx)
+	if err := s.http.Shutdown(ctx); err != nil {
+		return s.http.Close()
+	}
+	return nil
 }
 
-// FailAll makes every request answer DynamoDB's InternalServerError while on is true.
-func (s *Server) FailAll(on bool) {
-	if on {
-		s.mini.EmulateFailure(server.FailureConditionInternalServerError)
-	} else {
-		s.mini.EmulateFailure(server.FailureConditionNone)
-	}
-}
+// FailAll makes every request answer DynamoDB's InternalServerError (HTTP
+// 500, which the SDK's retryer retries) while on is true. It is done here
+// rather than with minidyn's own failure emulation, whose switch races with
+// requests in flight.
+func (s *Server) FailAll(on bool) { s.failing.Store(on) }
 
 // Throttle makes the next n requests answer ProvisionedThroughputExceededException.
 func (s *Server) Throttle(n int64) { s.throttle.Store(n) }
@@ -116,6 +212,7 @@ func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counted = map[string]int64{}
+	s.byItem = map[string]*ItemCount{}
 	s.requests.Store(0)
 }
 

@@ -2,10 +2,12 @@ package localstack
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxsub/wxsub/shared/backend"
+	"github.com/wxsub/wxsub/shared/broadcasts"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/samtemplate"
 )
@@ -26,21 +29,64 @@ type Function struct {
 	HTTP httpapi.HandlerFunc
 	// Scheduled runs the function's schedule once; nil when it has none.
 	Scheduled func(context.Context) error
+	// Queue handles a batch of messages of the queue the function consumes,
+	// as Lambda's SQS event source delivers them; nil when it consumes none.
+	Queue func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 }
 
 // Functions maps each logical id of template.yaml to its handler, built from
-// b exactly as the function's main.go builds it.
-func Functions(b *backend.Backend) map[string]Function {
+// b exactly as the function's main.go builds it, except that the broadcast
+// functions share bc, whose queue is the local one.
+func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
 	refresh := b.Refresher()
+	tpls, quota := b.Templates(), b.Quota()
 	return map[string]Function{
-		"SessionFunction":       {HTTP: b.Login().Handle},
-		"SubscriptionsFunction": {HTTP: b.Subscriptions().Handle},
-		"SendFunction":          {HTTP: b.Messages().Handle},
+		"TemplatesFunction": {HTTP: tpls.Handle, Scheduled: func(ctx context.Context) error {
+			_, err := tpls.Scheduled(ctx)
+			return err
+		}},
+		"QuotaFunction": {HTTP: quota.Handle, Scheduled: func(ctx context.Context) error {
+			_, err := quota.Watch(ctx)
+			return err
+		}},
+		"SessionFunction":         {HTTP: b.Login().Handle},
+		"SubscriptionsFunction":   {HTTP: b.Subscriptions().Handle},
+		"SendFunction":            {HTTP: b.Messages().Handle},
+		"EventsFunction":          {HTTP: b.Events().Handle},
+		"BroadcastFunction":       {HTTP: bc.Handle},
+		"BroadcastWorkerFunction": {Queue: bc.HandleSQS},
 		"RefreshTokenFunction": {Scheduled: func(ctx context.Context) error {
 			_, err := refresh.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`))
 			return err
 		}},
 	}
+}
+
+// deliver hands one job to a queue handler as Lambda's SQS event source
+// would: in a one-record SQS event. A failure the handler reports is an
+// error, so that the local queue delivers the job again.
+func deliver(ctx context.Context, handle func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), j broadcasts.Job) error {
+	body, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("localstack: encode job: %w", err)
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	sum := md5.Sum(body)
+	msg := events.SQSMessage{
+		MessageId: hex.EncodeToString(id[:]), ReceiptHandle: "local-" + hex.EncodeToString(id[:]),
+		Body: string(body), Md5OfBody: hex.EncodeToString(sum[:]),
+		Attributes:  map[string]string{"ApproximateReceiveCount": "1"},
+		EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:000000000000:local-BroadcastQueue", AWSRegion: "us-east-1",
+	}
+	resp, err := handle(ctx, events.SQSEvent{Records: []events.SQSMessage{msg}})
+	if err != nil {
+		return err
+	}
+	if len(resp.BatchItemFailures) > 0 {
+		return fmt.Errorf("localstack: %s job of broadcast %s failed", j.Type, j.BroadcastID)
+	}
+	return nil
 }
 
 // toEvent builds the API Gateway HTTP API payload 2.0 event for r.

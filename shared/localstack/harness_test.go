@@ -169,7 +169,8 @@ func (h *harness) login(openid string) user {
 	return user{openid: a.body["openid"].(string), token: a.body["token"].(string)}
 }
 
-// accept taps "allow" n times in the simulated popup and reports each result.
+// accept taps "allow" n times in the simulated popup and reports each result,
+// then waits for WeChat's popup events (each pairs with its report).
 func (h *harness) accept(u user, tmpl string, n int) {
 	h.t.Helper()
 	for i := 0; i < n; i++ {
@@ -181,6 +182,9 @@ func (h *harness) accept(u user, tmpl string, n int) {
 		if a.status != 200 {
 			h.t.Fatalf("report: %d %s", a.status, a.raw)
 		}
+	}
+	if h.s.Sim != nil {
+		h.s.Sim.Flush()
 	}
 }
 
@@ -219,7 +223,8 @@ func (h *harness) row(openid, tmpl string) ledger.Row {
 
 // checkInvariant asserts the contract's ledger invariant for one row:
 // granted = credits + spent + revoked, and spent equals the messages WeChat
-// accepted plus those unknown plus those answered 43101 (plus any in flight).
+// accepted (including those its sent event reported failed) plus those
+// unknown plus those answered 43101 (plus any in flight).
 func (h *harness) checkInvariant(openid, tmpl string) ledger.Row {
 	h.t.Helper()
 	r := h.row(openid, tmpl)
@@ -235,7 +240,7 @@ func (h *harness) checkInvariant(openid, tmpl string) ledger.Row {
 		if m.TemplateID != tmpl {
 			continue
 		}
-		if m.Status == ledger.Sent || m.Status == ledger.Delivered || m.Status == ledger.Unknown || m.ErrCode == 43101 {
+		if m.Status == ledger.Sent || m.Status == ledger.Delivered || m.Status == ledger.Unknown || m.ErrCode == 43101 || m.Accepted {
 			counted++
 		}
 	}

@@ -2,8 +2,9 @@
 // account and no Docker: an in-memory DynamoDB-compatible server (unless
 // DYNAMODB_ENDPOINT names another), the WeChat simulator (unless
 // WECHAT_API_BASE and real credentials are set), every route of template.yaml
-// served by the same handlers that deploy, and the schedules running.
-// cmd/wxsub-local wraps it; the tests start it in-process.
+// served by the same handlers that deploy, the schedules running, and the
+// broadcast queue replaced by an in-process one. cmd/wxsub-local wraps it; the
+// tests start it in-process.
 package localstack
 
 import (
@@ -23,9 +24,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/wxsub/wxsub/shared/backend"
+	"github.com/wxsub/wxsub/shared/broadcasts"
 	"github.com/wxsub/wxsub/shared/config"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/localdb"
@@ -65,6 +68,12 @@ type Stack struct {
 	// Sim and DB are nil when real WeChat or an external DynamoDB is used.
 	Sim *wechatsim.Sim
 	DB  *localdb.Server
+	// Broadcasts is the broadcast functions' handler. Its queue is
+	// BroadcastQueue, which stands in for SQS: it runs the jobs in-process
+	// with BroadcastWorkers workers, each job through the worker function's
+	// SQS handler.
+	Broadcasts     *broadcasts.Handler
+	BroadcastQueue *broadcasts.LocalQueue
 
 	functions map[string]Function
 	api       *http.Server
@@ -72,6 +81,9 @@ type Stack struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
+
+// BroadcastWorkers is how many broadcast jobs the local stack runs at once.
+const BroadcastWorkers = 4
 
 // Start brings the stack up and returns once every part is listening.
 func Start(ctx context.Context, o Options) (*Stack, error) {
@@ -111,6 +123,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		simCfg := wechatsim.Config{
 			AppID: o.Getenv("WECHAT_APPID"), Secret: o.Getenv("WECHAT_SECRET"),
 			PushToken: o.Getenv("WECHAT_PUSH_TOKEN"), EncodingAESKey: o.Getenv("WECHAT_ENCODING_AES_KEY"),
+			// Pushes come encrypted, in XML, as WeChat's recommended settings send them.
+			PushSecure: true,
 		}
 		if o.SimConfig != nil {
 			o.SimConfig(&simCfg)
@@ -158,6 +172,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if bo.LogOutput == nil {
 		bo.LogOutput = io.Discard
 	}
+	bo.MetricsOutput = bo.LogOutput // EMF lines go where Lambda puts them: among the logs
 	var db *dynamodb.Client
 	if cfg.DynamoEndpoint == "" {
 		s.DB, err = localdb.Start("")
@@ -177,10 +192,21 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("localstack: %w", err)
 	}
 	s.Backend = b
-	s.functions = Functions(b)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.Broadcasts = b.Broadcasts(nil)
+	s.functions = Functions(b, s.Broadcasts)
 	if err := s.checkRegistry(); err != nil {
 		return nil, err
 	}
+	worker, err := s.queueHandler("BROADCAST_QUEUE_URL")
+	if err != nil {
+		return nil, err
+	}
+	s.BroadcastQueue = broadcasts.NewLocalQueue(runCtx, BroadcastWorkers, func(ctx context.Context, j broadcasts.Job) error {
+		return deliver(ctx, worker, j)
+	})
+	s.Broadcasts.Queue = s.BroadcastQueue
 
 	// The API.
 	addr := o.Addr
@@ -194,10 +220,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.URL = "http://" + ln.Addr().String()
 	s.api = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.api.Serve(ln)
+	// The simulator pushes its events to the push route, unless told otherwise.
+	if s.Sim != nil && s.Sim.Config().PushURL == "" {
+		s.Sim.SetPushURL(s.URL + "/v1/wechat/events")
+	}
 
 	// Schedules: each runs once now (the token is refreshed at start) and then on its period.
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
 	if !o.NoSchedules {
 		for _, fn := range tpl.Functions {
 			for _, sch := range fn.Schedules {
@@ -236,6 +264,9 @@ func (s *Stack) checkRegistry() error {
 		if len(fn.Schedules) > 0 && f.Scheduled == nil {
 			problems = append(problems, fn.LogicalID+" has schedules but no scheduled handler")
 		}
+		if len(fn.Queues) > 0 && f.Queue == nil {
+			problems = append(problems, fn.LogicalID+" consumes a queue but has no queue handler")
+		}
 	}
 	for id := range s.functions {
 		if !inTemplate[id] {
@@ -247,6 +278,34 @@ func (s *Stack) checkRegistry() error {
 		return fmt.Errorf("localstack: template.yaml and handlers disagree: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// queueHandler returns the queue handler of the function that consumes the
+// queue which template.yaml names in the environment variable env
+// (env: !Ref <queue>).
+func (s *Stack) queueHandler(env string) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
+	queue := ""
+	for _, fn := range s.Template.Functions {
+		ref, ok := strings.CutPrefix(fn.Env[env], "!Ref ")
+		if !ok {
+			continue
+		}
+		if queue != "" && ref != queue {
+			return nil, fmt.Errorf("localstack: template.yaml sets %s to both %s and %s", env, queue, ref)
+		}
+		queue = ref
+	}
+	if queue == "" {
+		return nil, fmt.Errorf("localstack: no function of template.yaml sets %s: !Ref <queue>", env)
+	}
+	for _, fn := range s.Template.Functions {
+		for _, q := range fn.Queues {
+			if q.Resource == queue {
+				return s.functions[fn.LogicalID].Queue, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("localstack: no function of template.yaml consumes %s, the queue of %s", queue, env)
 }
 
 func (s *Stack) runSchedule(ctx context.Context, logicalID string, sch samtemplate.Schedule) {
@@ -283,23 +342,32 @@ func (s *Stack) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var errs []error
-	if s.api != nil {
-		errs = append(errs, s.api.Shutdown(ctx))
-	}
 	s.wg.Wait()
-	if s.sim != nil {
-		errs = append(errs, s.sim.Shutdown(ctx))
-	}
+	// The simulator first: its pushes in flight still need the API.
 	if s.Sim != nil {
 		s.Sim.Close()
+	}
+	var errs []error
+	for _, srv := range []*http.Server{s.sim, s.api} {
+		if srv != nil {
+			errs = append(errs, stop(srv))
+		}
 	}
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// stop shuts srv down, giving requests in flight a moment, then closes
+// whatever connections are left (idle keep-alives of finished clients).
+func stop(srv *http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return srv.Close()
+	}
+	return nil
 }
 
 // ServeHTTP answers an API request the way API Gateway would: it matches a

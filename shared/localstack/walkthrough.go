@@ -12,7 +12,8 @@ import (
 // WalkThrough returns the shell session printed by `make run`: simulator login
 // code → POST /v1/session → two accepts in the simulated popup, each reported
 // to POST /v1/subscriptions → three sends (the third answers 409 no_credit) →
-// GET /v1/subscriptions → the simulator's inbox. It needs bash and curl only;
+// GET /v1/subscriptions → the simulator's inbox → the template catalogue
+// (GET /v1/templates) and the quotas (GET /v1/quota). It needs bash and curl only;
 // the tests run it verbatim. It is empty when real WeChat is configured.
 func (s *Stack) WalkThrough() string {
 	if s.Sim == nil {
@@ -60,6 +61,10 @@ func (s *Stack) WalkThrough() string {
 	fmt.Fprintf(&b, "done\n\n")
 	fmt.Fprintf(&b, "# 4. What the user has left, and what reached the user's WeChat.\n")
 	fmt.Fprintf(&b, "curl -s $API/v1/subscriptions -H \"Authorization: Bearer $TOKEN\"; echo\n")
-	fmt.Fprintf(&b, "curl -s \"$SIM/__sim/inbox?openid=$OPENID\"; echo\n")
+	fmt.Fprintf(&b, "curl -s \"$SIM/__sim/inbox?openid=$OPENID\"; echo\n\n")
+	fmt.Fprintf(&b, "# 5. The template catalogue as the mini-program reads it (synced from WeChat's gettemplate at start\n")
+	fmt.Fprintf(&b, "#    and hourly), then WeChat's quotas and today's counts as an operator reads them.\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/templates -H \"Authorization: Bearer $TOKEN\"; echo\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/quota -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
 	return b.String()
 }

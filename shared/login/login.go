@@ -29,7 +29,7 @@ func (h *Handler) Routes() httpapi.Router {
 
 // Handle is the Lambda entry point.
 func (h *Handler) Handle(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
-	return h.Routes().Handle(ctx, req)
+	return h.Routes().HandleWith(ctx, req, h.Logger, "appid", h.AppID)
 }
 
 type sessionRequest struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
@@ -45,6 +46,8 @@ type Handler struct {
 	WeChat  *wechat.Client
 	Tokens  *token.Plane
 	Logger  *slog.Logger
+	// Metrics receives Sends, CreditsSpent/Released and ValidationFailures; nil for none.
+	Metrics *metrics.Writer
 	// BusyRetry bounds the 43108 retries; zero means DefaultBusyRetry.
 	BusyRetry time.Duration
 }
@@ -59,12 +62,12 @@ func (h *Handler) Routes() httpapi.Router {
 
 // Handle is the Lambda entry point.
 func (h *Handler) Handle(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
-	return h.Routes().Handle(ctx, req)
+	return h.Routes().HandleWith(ctx, req, h.Logger, "appid", h.AppID)
 }
 
-// sendRequest is WeChat's subscribe/send body; data values may also be plain
-// strings or numbers.
-type sendRequest struct {
+// Body is the JSON body of POST /v1/messages: WeChat's subscribe/send body,
+// where data values may also be plain strings or numbers.
+type Body struct {
 	ToUser           string                     `json:"touser"`
 	TemplateID       string                     `json:"template_id"`
 	Page             string                     `json:"page"`
@@ -72,6 +75,13 @@ type sendRequest struct {
 	MiniprogramState string                     `json:"miniprogram_state"`
 	Lang             string                     `json:"lang"`
 }
+
+// sendRequest is the name the decoder and its tests use for Body.
+type sendRequest = Body
+
+// ParseMessage validates a send body's shape (not its data against the
+// template); the error is a 4xx that says what to fix.
+func ParseMessage(b Body) (wechat.Message, error) { return parseRequest(b) }
 
 var (
 	states = map[string]bool{"": true, "developer": true, "trial": true, "formal": true}
@@ -177,27 +187,8 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 // spending the user's credit exactly once.
 func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
 	m := r.Message
-	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
-	if err != nil {
+	if err := h.Validate(ctx, m); err != nil {
 		return httpapi.Response{}, err
-	}
-	if synced && !found {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusNotFound, "unknown_template",
-			"template %s is not one of this app's templates (GET /v1/templates lists them)", m.TemplateID)
-	}
-	if found {
-		data := make(map[string]string, len(m.Data))
-		for k, v := range m.Data {
-			data[k] = v.Value
-		}
-		if problems := catalog.Validate(tpl, data); len(problems) > 0 {
-			e := httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_data",
-				"%d keyword(s) of template %s break WeChat's rules; nothing was sent", len(problems), m.TemplateID)
-			for _, p := range problems {
-				e.Details = append(e.Details, map[string]string{"key": p.Key, "rule": p.Rule, "message": p.Message})
-			}
-			return httpapi.Response{}, e
-		}
 	}
 
 	now := time.Now().UTC()
@@ -262,9 +253,42 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	h.settle(ctx, store.Settlement{
 		Row: rowKey, Kind: row.Kind, Effect: out.Credit, Message: rec, Claimed: claimed, Reserved: true,
 	})
+	h.observeSend(rec, row.Kind, out.Credit)
 	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
 		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
 	return answer, nil
+}
+
+// Validate checks a message against the template catalogue: 404
+// unknown_template, or 422 invalid_data with one detail per bad keyword.
+// Before the catalogue's first sync every message passes.
+func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
+	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
+	if err != nil {
+		return storeUnavailable(err)
+	}
+	if synced && !found {
+		return httpapi.Errorf(http.StatusNotFound, "unknown_template",
+			"template %s is not one of this app's templates (GET /v1/templates lists them)", m.TemplateID)
+	}
+	if !found {
+		return nil
+	}
+	data := make(map[string]string, len(m.Data))
+	for k, v := range m.Data {
+		data[k] = v.Value
+	}
+	problems := catalog.Validate(tpl, data)
+	if len(problems) == 0 {
+		return nil
+	}
+	h.observeInvalid(m.TemplateID)
+	e := httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_data",
+		"%d keyword(s) of template %s break WeChat's rules; nothing was sent", len(problems), m.TemplateID)
+	for _, p := range problems {
+		e.Details = append(e.Details, map[string]string{"key": p.Key, "rule": p.Rule, "message": p.Message})
+	}
+	return e
 }
 
 // finishUnreserved answers a send that never reserved a credit; a claimed
@@ -286,10 +310,12 @@ func (h *Handler) settle(ctx context.Context, st store.Settlement) {
 	ctx = context.WithoutCancel(ctx)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+		}
 		if err = h.Store.Settle(ctx, st); err == nil {
 			return
 		}
-		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
 	}
 	h.Logger.ErrorContext(ctx, "settle failed; the credit stays in flight", "appid", h.AppID,
 		"message_id", st.Message.ID, "status", st.Message.Status, "err", err)

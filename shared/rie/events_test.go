@@ -2,7 +2,9 @@ package rie_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -40,6 +42,49 @@ var expectations = map[string]expectation{
 	"messages-post.json":           {status: 409, code: "no_credit"},
 	"messages-get.json":            {status: 404},
 	"refresh-token.json":           {},
+	"templates-get.json":           {status: 401},
+	"templates-sync.json": {status: 200, check: func(t *testing.T, body map[string]any, _ map[string]string) {
+		ts, _ := body["templates"].([]any)
+		if len(ts) == 0 {
+			t.Fatalf("the sync answered no templates: %v", body)
+		}
+		for _, x := range ts {
+			tpl, _ := x.(map[string]any)
+			if id, _ := tpl["id"].(string); id == "" || (tpl["type"] != "one_time" && tpl["type"] != "long_term") {
+				t.Errorf("template without an id or a type one_time/long_term: %v", tpl)
+			}
+		}
+		if s, _ := body["synced_at"].(string); s == "" {
+			t.Errorf("the sync answered no synced_at: %v", body)
+		}
+	}},
+	"templates-sync-schedule.json": {},
+	"quota-get.json": {status: 200, check: func(t *testing.T, body map[string]any, _ map[string]string) {
+		wc, _ := body["wechat"].(map[string]any)
+		send, _ := wc["/cgi-bin/message/subscribe/send"].(map[string]any)
+		if limit, _ := send["daily_limit"].(float64); limit <= 0 {
+			t.Errorf("no daily_limit for subscribe/send: %v", body)
+		}
+		today, _ := body["today"].(map[string]any)
+		if day, _ := today["day"].(string); len(day) != len("2006-01-02") {
+			t.Errorf("no today.day: %v", body)
+		}
+	}},
+	"quota-watch.json": {},
+
+	// The push samples are signed with the example push token AAAAA, not the test's.
+	"wechat-events-get.json":  {status: 401, code: "invalid_signature"},
+	"wechat-events-post.json": {status: 401, code: "invalid_signature"},
+
+	// No SQS exists here: the POST sample fails validation before anything is queued.
+	"broadcasts-post.json": {status: 400, code: "invalid_data"},
+	"broadcasts-get.json":  {status: 404, code: "broadcast_not_found"},
+	// A job of a broadcast that does not exist is dropped, not retried.
+	"broadcast-worker.json": {check: func(t *testing.T, body map[string]any, _ map[string]string) {
+		if f, ok := body["batchItemFailures"].([]any); !ok || len(f) != 0 {
+			t.Errorf("the worker did not finish the batch: %v", body)
+		}
+	}},
 }
 
 // sample is one file of events/, with the function it belongs to.
@@ -47,7 +92,8 @@ type sample struct {
 	File  string // base name, e.g. "session.json"
 	Raw   []byte
 	Fn    samtemplate.Function
-	Route *samtemplate.Route // nil for a scheduled event
+	Route *samtemplate.Route // set for an API Gateway event
+	Queue *samtemplate.Queue // set for an SQS event
 }
 
 func loadTemplate(t *testing.T) (tpl *samtemplate.Template, root string) {
@@ -64,9 +110,10 @@ func loadTemplate(t *testing.T) (tpl *samtemplate.Template, root string) {
 }
 
 // loadSamples reads events/*.json and routes each file to its function: an
-// API Gateway event by its routeKey, anything else by equality with a
-// schedule's Input. It fails the test for a file that is not a faithful
-// payload 2.0 event of a route, or that matches nothing.
+// API Gateway event by its routeKey, an SQS event (top-level Records from
+// aws:sqs) by its queue, anything else by equality with a schedule's Input.
+// It fails the test for a file that is not a faithful event of a route or
+// queue, or that matches nothing.
 func loadSamples(t *testing.T, root string, tpl *samtemplate.Template) []sample {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
@@ -88,6 +135,8 @@ func loadSamples(t *testing.T, root string, tpl *samtemplate.Template) []sample 
 		var ok bool
 		if _, api := probe["routeKey"]; api {
 			ok = routeSample(t, tpl, &s)
+		} else if isSQSEvent(probe) {
+			ok = queueSample(t, tpl, &s)
 		} else {
 			ok = scheduleSample(t, tpl, &s)
 		}
@@ -150,6 +199,68 @@ func routeSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {
 		t.Errorf("events/%s: %s", s.File, p)
 	}
 	return len(problems) == 0
+}
+
+// isSQSEvent reports whether a sample is an SQS event: a Records array whose
+// first record comes from aws:sqs.
+func isSQSEvent(probe map[string]json.RawMessage) bool {
+	var recs []struct {
+		EventSource string `json:"eventSource"`
+	}
+	return json.Unmarshal(probe["Records"], &recs) == nil && len(recs) > 0 && recs[0].EventSource == "aws:sqs"
+}
+
+// queueSample routes an SQS event to the function that consumes its queue.
+// CloudFormation names a queue <stack>-<LogicalId>-<suffix>, so the queue's
+// logical id is found in the name at the end of eventSourceARN.
+func queueSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {
+	t.Helper()
+	var ev events.SQSEvent
+	dec := json.NewDecoder(bytes.NewReader(s.Raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		t.Errorf("events/%s is not an SQS event: %v", s.File, err)
+		return false
+	}
+	ok := true
+	for i, r := range ev.Records {
+		problems := []string{}
+		if r.EventSource != "aws:sqs" || r.MessageId == "" || r.ReceiptHandle == "" {
+			problems = append(problems, "eventSource is not aws:sqs, or messageId or receiptHandle is empty")
+		}
+		if fmt.Sprintf("%x", md5.Sum([]byte(r.Body))) != r.Md5OfBody {
+			problems = append(problems, "md5OfBody is not the MD5 of body")
+		}
+		arn := strings.Split(r.EventSourceARN, ":")
+		if len(arn) != 6 || arn[0] != "arn" || arn[2] != "sqs" || arn[3] != r.AWSRegion {
+			problems = append(problems, "eventSourceARN is not an SQS queue ARN in awsRegion")
+		}
+		var found *samtemplate.Queue
+		for _, fn := range tpl.Functions {
+			for _, q := range fn.Queues {
+				if len(arn) == 6 && strings.Contains(arn[5], "-"+q.Resource+"-") {
+					s.Fn, found = fn, &q
+				}
+			}
+		}
+		switch {
+		case found == nil:
+			problems = append(problems, fmt.Sprintf("eventSourceARN %q names no queue that a function of template.yaml consumes", r.EventSourceARN))
+		case s.Queue != nil && s.Queue.Resource != found.Resource:
+			problems = append(problems, "the records come from different queues")
+		default:
+			s.Queue = found
+		}
+		for _, p := range problems {
+			t.Errorf("events/%s: record %d: %s", s.File, i, p)
+		}
+		ok = ok && len(problems) == 0
+	}
+	if ok && s.Queue != nil && len(ev.Records) > s.Queue.BatchSize {
+		t.Errorf("events/%s has %d records; the queue's BatchSize is %d", s.File, len(ev.Records), s.Queue.BatchSize)
+		ok = false
+	}
+	return ok && s.Queue != nil
 }
 
 func scheduleSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {

@@ -84,6 +84,8 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		"WECHAT_API_BASE":  simSrv.URL,
 		"SESSION_TTL":      "168h",
 		"WXSUB_SECRETS":    "", // locally the secrets are in the environment
+		// No sample reaches SQS: the POST fails validation, the worker's job is dropped.
+		"BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/wxsub-BroadcastQueue-local",
 	}
 
 	for _, fn := range tpl.Functions {
@@ -125,8 +127,11 @@ func TestFunctionsUnderRIE(t *testing.T) {
 							t.Errorf("the answer contains %s", name)
 						}
 					}
-					if s.Route != nil {
+					switch {
+					case s.Route != nil:
 						checkHTTPAnswer(t, res.Payload, expectations[s.File], vars)
+					case s.Queue != nil:
+						checkQueueAnswer(t, res.Payload, expectations[s.File], vars)
 					}
 				})
 			}
@@ -199,6 +204,33 @@ func postJSON(t *testing.T, url, body string, v any) {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("POST %s: %v: %s", url, err, b)
+	}
+}
+
+// checkQueueAnswer checks that a function's answer to an SQS event is the
+// partial batch response Lambda reads when ReportBatchItemFailures is on.
+func checkQueueAnswer(t *testing.T, payload []byte, want expectation, vars map[string]string) {
+	t.Helper()
+	var resp struct {
+		BatchItemFailures []struct {
+			ItemIdentifier string `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&resp); err != nil {
+		t.Fatalf("the answer is not an SQS batch response (%v): %s", err, payload)
+	}
+	t.Logf("%s", payload)
+	for _, f := range resp.BatchItemFailures {
+		if f.ItemIdentifier == "" {
+			t.Errorf("a batch item failure without an itemIdentifier: %s", payload)
+		}
+	}
+	var doc map[string]any
+	json.Unmarshal(payload, &doc)
+	if want.check != nil {
+		want.check(t, doc, vars)
 	}
 }
 

@@ -130,6 +130,13 @@ func TestParseRoutesAndSchedules(t *testing.T) {
         Queue:
           Type: SQS
           Properties: {Queue: !GetAtt Q.Arn}
+        Bounded:
+          Type: SQS
+          Properties:
+            Queue: {"Fn::GetAtt": [Other, Arn]}
+            BatchSize: 5
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: {MaximumConcurrency: 2}
         Often:
           Type: ScheduleV2
           Properties:
@@ -155,6 +162,13 @@ func TestParseRoutesAndSchedules(t *testing.T) {
 	}
 	if !reflect.DeepEqual(fn.Schedules, wantSchedules) {
 		t.Errorf("Schedules = %+v\nwant %+v", fn.Schedules, wantSchedules)
+	}
+	wantQueues := []Queue{
+		{Name: "Queue", Resource: "Q", BatchSize: DefaultBatchSize},
+		{Name: "Bounded", Resource: "Other", BatchSize: 5, MaxConcurrency: 2, ReportBatchItemFailures: true},
+	}
+	if !reflect.DeepEqual(fn.Queues, wantQueues) {
+		t.Errorf("Queues = %+v\nwant %+v", fn.Queues, wantQueues)
 	}
 }
 
@@ -318,6 +332,14 @@ func TestParseRejects(t *testing.T) {
 		"schedule without rate":  {event("ScheduleV2", "{Input: '{}'}"), "ScheduleExpression"},
 		"malformed rate":         {event("ScheduleV2", "{ScheduleExpression: rate(5 minute)}"), "plural"},
 		"input from a Sub":       {event("ScheduleV2", "{ScheduleExpression: rate(1 hour), Input: !Sub '{}'}"), "Input"},
+		"queue without queue":    {event("SQS", "{BatchSize: 5}"), "Queue"},
+		"queue by literal ARN":   {event("SQS", "{Queue: 'arn:aws:sqs:us-east-1:123456789012:q'}"), "!GetAtt"},
+		"queue by its URL":       {event("SQS", "{Queue: !Ref Q}"), "!GetAtt"},
+		"queue attribute":        {event("SQS", "{Queue: !GetAtt Q.QueueName}"), "!GetAtt"},
+		"batch of zero":          {event("SQS", "{Queue: !GetAtt Q.Arn, BatchSize: 0}"), "BatchSize"},
+		"batch from a Ref":       {event("SQS", "{Queue: !GetAtt Q.Arn, BatchSize: !Ref N}"), "BatchSize"},
+		"concurrency of one":     {event("SQS", "{Queue: !GetAtt Q.Arn, ScalingConfig: {MaximumConcurrency: 1}}"), "MaximumConcurrency"},
+		"unknown response type":  {event("SQS", "{Queue: !GetAtt Q.Arn, FunctionResponseTypes: [Everything]}"), "FunctionResponseTypes"},
 		"key without definition": {table("      KeySchema: [{AttributeName: pk, KeyType: HASH}]\n"), `"pk" has no AttributeDefinitions`},
 		"unused definition": {table(`      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}, {AttributeName: extra, AttributeType: S}]
       KeySchema: [{AttributeName: pk, KeyType: HASH}]

@@ -4,8 +4,8 @@
 // table, so template.yaml stays the single source of truth.
 //
 // The reader understands the subset of SAM that wxsub uses: Globals.Function,
-// AWS::Serverless::Function resources with HttpApi, ScheduleV2 and Schedule
-// events, and one AWS::DynamoDB::Table. CloudFormation's short-form tags
+// AWS::Serverless::Function resources with HttpApi, ScheduleV2, Schedule and
+// SQS events, and one AWS::DynamoDB::Table. CloudFormation's short-form tags
 // (!Ref, !Sub, !GetAtt, !If, ...) are accepted anywhere; they are not
 // evaluated, except that values the reader needs (a path, a timeout, a key
 // name) must be literals.
@@ -61,6 +61,8 @@ type Function struct {
 	Routes []Route
 	// Schedules are its ScheduleV2 and Schedule events, in template order.
 	Schedules []Schedule
+	// Queues are its SQS events, in template order.
+	Queues []Queue
 	// Timeout is the function's timeout (DefaultTimeout when none is set).
 	Timeout time.Duration
 	// Env holds its environment variables. A value given by an intrinsic
@@ -79,6 +81,28 @@ type Schedule struct {
 	// Input is the JSON event the function receives; "" when none is set.
 	Input string
 }
+
+// Queue is an SQS event of a function: Lambda polls the queue and invokes
+// the function with batches of its messages.
+type Queue struct {
+	// Name is the event's key under Events, e.g. "Jobs".
+	Name string
+	// Resource is the logical id of the queue, which the event names as
+	// !GetAtt <Resource>.Arn.
+	Resource string
+	// BatchSize is the most messages one invocation receives (SAM's default 10).
+	BatchSize int
+	// MaxConcurrency is ScalingConfig.MaximumConcurrency, the most
+	// invocations the queue drives at once; 0 when unbounded.
+	MaxConcurrency int
+	// ReportBatchItemFailures reports whether the function may answer which
+	// messages of a batch failed (FunctionResponseTypes), so that only those
+	// are delivered again.
+	ReportBatchItemFailures bool
+}
+
+// DefaultBatchSize is the batch size of an SQS event that sets none, as in SAM.
+const DefaultBatchSize = 10
 
 // Find returns the path of template.yaml in dir or the nearest of its parents.
 // Tests, which run in their package's directory, use it to find the template.
@@ -229,9 +253,65 @@ func parseFunction(id string, res, globals *yaml.Node) (Function, error) {
 				return fn, fmt.Errorf("event %s: %w", name, err)
 			}
 			fn.Schedules = append(fn.Schedules, s)
+		case "SQS":
+			q, err := parseQueue(name, ep)
+			if err != nil {
+				return fn, fmt.Errorf("event %s: %w", name, err)
+			}
+			fn.Queues = append(fn.Queues, q)
 		}
 	}
 	return fn, nil
+}
+
+// parseQueue reads an SQS event. Its Queue must be the Arn of a queue of the
+// template; BatchSize and ScalingConfig.MaximumConcurrency, when set, must be
+// literals within Lambda's limits.
+func parseQueue(name string, props *yaml.Node) (Queue, error) {
+	q := Queue{Name: name, BatchSize: DefaultBatchSize}
+	if fn, arg, ok := intrinsic(get(props, "Queue")); ok && fn == "Fn::GetAtt" {
+		id, attr, _ := strings.Cut(arg.Value, ".")
+		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
+			id, _ = literal(arg.Content[0])
+			attr, _ = literal(arg.Content[1])
+		}
+		if attr == "Arn" {
+			q.Resource = id
+		}
+	}
+	if q.Resource == "" {
+		return Queue{}, errors.New("an SQS event needs Queue: !GetAtt <queue>.Arn of a queue of this template")
+	}
+	whole := func(n *yaml.Node, field string, lo, hi int) (int, error) {
+		s, ok := literal(n)
+		v, err := strconv.Atoi(s)
+		if !ok || err != nil || v < lo || v > hi {
+			return 0, fmt.Errorf("line %d: %s must be a whole number from %d to %d", n.Line, field, lo, hi)
+		}
+		return v, nil
+	}
+	if n := get(props, "BatchSize"); n != nil {
+		v, err := whole(n, "BatchSize", 1, 10000)
+		if err != nil {
+			return Queue{}, err
+		}
+		q.BatchSize = v
+	}
+	if n := get(props, "ScalingConfig", "MaximumConcurrency"); n != nil {
+		v, err := whole(n, "ScalingConfig.MaximumConcurrency", 2, 1000)
+		if err != nil {
+			return Queue{}, err
+		}
+		q.MaxConcurrency = v
+	}
+	for _, t := range items(get(props, "FunctionResponseTypes")) {
+		v, ok := literal(t)
+		if !ok || v != "ReportBatchItemFailures" {
+			return Queue{}, fmt.Errorf("line %d: FunctionResponseTypes may only hold ReportBatchItemFailures", t.Line)
+		}
+		q.ReportBatchItemFailures = true
+	}
+	return q, nil
 }
 
 func parseRoute(props *yaml.Node) (Route, error) {

@@ -85,6 +85,7 @@ func (s *Signer) Verify(token, appid string) (Session, error) {
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(appid),
 		jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding(), // one token, one spelling: no lenient base64
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {

@@ -65,3 +65,16 @@ func TestNewSignerRejectsShortKeys(t *testing.T) {
 		t.Fatal("a zero lifetime was accepted")
 	}
 }
+
+func TestVerifyRefusesAnotherSpellingOfTheSignature(t *testing.T) {
+	s, _ := NewSigner(key, time.Hour)
+	tok, _, _ := s.Issue("wx1", "oUser1")
+	// The last character of a 32-byte base64url signature carries 2 unused
+	// bits; flipping the lowest one spells the same bytes differently.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	other := tok[:len(tok)-1] + string(alphabet[last^1])
+	if _, err := s.Verify(other, "wx1"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a respelled signature was accepted: %v", err)
+	}
+}

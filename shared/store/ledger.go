@@ -38,6 +38,12 @@ type rowItem struct {
 	Revoked    int64  `dynamodbav:"revoked"`
 	Inflight   int64  `dynamodbav:"inflight"`
 	UpdatedAt  int64  `dynamodbav:"updated_at"`
+	// One-time accepts granted from one source and not yet paired with the
+	// other's report of the same tap (ledger.AcceptFrom); the times are Unix ms.
+	ClientPending   int64 `dynamodbav:"client_pending"`
+	ClientPendingAt int64 `dynamodbav:"client_pending_at"`
+	PushPending     int64 `dynamodbav:"push_pending"`
+	PushPendingAt   int64 `dynamodbav:"push_pending_at"`
 }
 
 func (it rowItem) row() ledger.Row {
@@ -46,6 +52,8 @@ func (it rowItem) row() ledger.Row {
 		Kind: ledger.Kind(it.Kind), Status: ledger.Status(it.Status),
 		Credits: it.Credits, Granted: it.Granted, Spent: it.Spent, Revoked: it.Revoked,
 		Inflight: it.Inflight, UpdatedAt: fromMillis(it.UpdatedAt),
+		ClientPending: ledger.Unpaired{Count: it.ClientPending, At: fromMillis(it.ClientPendingAt)},
+		PushPending:   ledger.Unpaired{Count: it.PushPending, At: fromMillis(it.PushPendingAt)},
 	}
 }
 
@@ -57,6 +65,8 @@ func newRowItem(k RowKey, r ledger.Row) rowItem {
 		Kind: string(r.Kind), Status: string(r.Status), Cost: r.Kind.Cost(),
 		Credits: r.Credits, Granted: r.Granted, Spent: r.Spent, Revoked: r.Revoked,
 		Inflight: r.Inflight, UpdatedAt: millis(r.UpdatedAt),
+		ClientPending: r.ClientPending.Count, ClientPendingAt: millis(r.ClientPending.At),
+		PushPending: r.PushPending.Count, PushPendingAt: millis(r.PushPending.At),
 	}
 }
 

@@ -27,6 +27,9 @@ type Message struct {
 	ErrCode     int
 	ErrMsg      string
 	WeChatMsgID string
+	// Accepted marks a failed message that WeChat had taken (its sent event
+	// reported the failure): its credit stays spent.
+	Accepted bool
 	// IdempotencyKey is the caller's Idempotency-Key, when it sent one.
 	IdempotencyKey string
 	BroadcastID    string
@@ -53,6 +56,7 @@ type messageItem struct {
 	ErrCode        int    `dynamodbav:"errcode"`
 	ErrMsg         string `dynamodbav:"errmsg,omitempty"`
 	WeChatMsgID    string `dynamodbav:"wechat_msgid,omitempty"`
+	Accepted       bool   `dynamodbav:"accepted,omitempty"`
 	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
 	BroadcastID    string `dynamodbav:"broadcast_id,omitempty"`
 	CreatedAt      int64  `dynamodbav:"created_at"`
@@ -70,7 +74,7 @@ func newMessageItem(m Message) messageItem {
 		GSI1SK: fmt.Sprintf("%013d#%s", millis(m.CreatedAt), m.ID),
 		TTL:    m.CreatedAt.Add(MessageRetention).Unix(),
 		ID:     m.ID, AppID: m.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID, Page: m.Page,
-		Status: string(m.Status), ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID,
+		Status: string(m.Status), ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, Accepted: m.Accepted,
 		IdempotencyKey: m.IdempotencyKey, BroadcastID: m.BroadcastID,
 		CreatedAt: millis(m.CreatedAt), UpdatedAt: millis(m.UpdatedAt),
 		AnswerStatus: m.AnswerStatus, Answer: m.Answer,
@@ -81,7 +85,7 @@ func (it messageItem) message() Message {
 	return Message{
 		ID: it.ID, AppID: it.AppID, OpenID: it.OpenID, TemplateID: it.TemplateID, Page: it.Page,
 		Status: ledger.MessageStatus(it.Status), ErrCode: it.ErrCode, ErrMsg: it.ErrMsg,
-		WeChatMsgID: it.WeChatMsgID, IdempotencyKey: it.IdempotencyKey, BroadcastID: it.BroadcastID,
+		WeChatMsgID: it.WeChatMsgID, Accepted: it.Accepted, IdempotencyKey: it.IdempotencyKey, BroadcastID: it.BroadcastID,
 		CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt),
 		AnswerStatus: it.AnswerStatus, Answer: it.Answer,
 	}
@@ -176,7 +180,9 @@ type Settlement struct {
 }
 
 // Settle writes the final message record and settles the reserved credit in
-// one transaction, so that the ledger and the messages never disagree.
+// one transaction, so that the ledger and the messages never disagree. A
+// message WeChat answered with a msgid also gets a pointer from that msgid,
+// so that its subscribe_msg_sent_event finds it (MessageByWeChatID).
 func (s *Store) Settle(ctx context.Context, st Settlement) error {
 	m := st.Message
 	m.UpdatedAt = s.now()
@@ -207,8 +213,17 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 		}
 	}
 	items := []types.TransactWriteItem{msgWrite}
+	if m.WeChatMsgID != "" {
+		ptr, err := attributevalue.MarshalMap(newPointerItem(m))
+		if err != nil {
+			return fmt.Errorf("store: encode msgid pointer: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: ptr}})
+	}
 	if st.Reserved {
 		items = append(items, types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect)})
+		// Today's counters ride in the same transaction: no extra request.
+		items = append(items, types.TransactWriteItem{Update: s.dayCountUpdate(st)})
 	}
 	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 		return fmt.Errorf("store: settle message %s: %w", m.ID, err)

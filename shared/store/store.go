@@ -6,7 +6,15 @@
 //	message         M#<id>                   M             UM#<appid>#<openid>   <created>#<id>
 //	access token    A#<appid>                TOKEN
 //	template        A#<appid>                TPL#<id>
-//	push nonce      N#<appid>#<nonce>        N
+//	day counters    A#<appid>                DAY#<YYYY-MM-DD>
+//	push nonce      N#<appid>#<nonce>        N             (ttl: 10 min)
+//	push event      E#<appid>#<digest>       E             (ttl: 1 day; one per event item)
+//	msgid pointer   W#<appid>#<msgid>        W             (ttl: the message's)
+//
+// Ledger rows also count the one-time accepts granted from one source (the
+// client's report or WeChat's popup event) that the other has not reported
+// yet: client_pending, push_pending and the Unix ms of the latest of each,
+// client_pending_at and push_pending_at (ApplyAccept).
 //
 // Items that carry gsi1 keys are always created with PutItem and their keys are
 // never changed afterwards. Update expressions use SET with arithmetic and
@@ -43,6 +51,7 @@ type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
@@ -57,6 +66,14 @@ type Store struct {
 // New returns a Store on the named table.
 func New(db API, table string) *Store {
 	return &Store{db: db, table: table, now: time.Now}
+}
+
+// WithClock returns a Store on the same table that reads the time from now,
+// for tests of time windows.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
 }
 
 // ClientOptions configures NewClient.

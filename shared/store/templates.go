@@ -47,6 +47,17 @@ func (s *Store) PutTemplate(ctx context.Context, appid string, t Template) error
 	return nil
 }
 
+// DeleteTemplate removes one catalogue entry (WeChat no longer lists it).
+func (s *Store) DeleteTemplate(ctx context.Context, appid, id string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table), Key: key("A#"+appid, "TPL#"+id),
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete template %s: %w", id, err)
+	}
+	return nil
+}
+
 // Templates returns the app's catalogue ordered by id; empty before the first sync.
 func (s *Store) Templates(ctx context.Context, appid string) ([]Template, error) {
 	var ts []Template

@@ -17,6 +17,7 @@ import (
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/sessiontoken"
 	"github.com/wxsub/wxsub/shared/store"
 )
@@ -32,6 +33,8 @@ type Handler struct {
 	Catalog  *catalog.Catalog
 	Sessions *sessiontoken.Signer
 	Logger   *slog.Logger
+	// Metrics receives CreditsGranted; nil for none.
+	Metrics *metrics.Writer
 }
 
 // Routes served by the handler.
@@ -45,7 +48,7 @@ func (h *Handler) Routes() httpapi.Router {
 
 // Handle is the Lambda entry point.
 func (h *Handler) Handle(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
-	return h.Routes().Handle(ctx, req)
+	return h.Routes().HandleWith(ctx, req, h.Logger, "appid", h.AppID)
 }
 
 // Entry is one template of a user's ledger as the routes show it.
@@ -219,9 +222,21 @@ func (h *Handler) report(ctx context.Context, req httpapi.Request) (httpapi.Resp
 		kinds[i] = ledger.KindOf(tpl.Type)
 	}
 	ans := reportAnswer{Subscriptions: []reportEntry{}}
+	var granted int64
 	for i, t := range taps {
 		k := store.RowKey{AppID: h.AppID, OpenID: sess.OpenID, TemplateID: t.templateID}
-		row, err := h.Store.ApplyTap(ctx, k, kinds[i], ledger.OnTap(kinds[i], t.tap))
+		var row ledger.Row
+		var err error
+		if t.tap == ledger.TapAccept {
+			// WeChat's popup event may report the same tap: they count once.
+			var paired bool
+			row, paired, err = h.Store.ApplyAccept(ctx, k, kinds[i], ledger.FromClient)
+			if err == nil && kinds[i] == ledger.OneTime && !paired {
+				granted++
+			}
+		} else {
+			row, err = h.Store.ApplyTap(ctx, k, kinds[i], ledger.OnTap(kinds[i], t.tap))
+		}
 		if err != nil {
 			return httpapi.Response{}, fmt.Errorf("record %s for template %s: %w", t.tap, t.templateID, err)
 		}
@@ -235,6 +250,7 @@ func (h *Handler) report(ctx context.Context, req httpapi.Request) (httpapi.Resp
 		}
 		ans.Subscriptions = append(ans.Subscriptions, e)
 	}
+	h.countGrants(ctx, granted)
 	h.Logger.InfoContext(ctx, "subscriptions reported", "appid", h.AppID, "templates", len(taps))
 	return httpapi.JSON(http.StatusOK, ans), nil
 }

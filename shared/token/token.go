@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wechat"
 )
@@ -88,6 +89,8 @@ type Config struct {
 	Store         *store.Store
 	WeChat        *wechat.Client
 	Logger        *slog.Logger
+	// Metrics counts the tokens fetched (TokenRefreshes by Cause); nil for none.
+	Metrics *metrics.Writer
 	// Now and Sleep default to the real clock; tests move a fake one.
 	Now   func() time.Time
 	Sleep func(context.Context, time.Duration) error
@@ -297,6 +300,7 @@ func (p *Plane) fetch(ctx context.Context, prev store.TokenRecord, cause string,
 	if err != nil {
 		return store.TokenRecord{}, fmt.Errorf("token: save: %w", err)
 	}
+	p.cfg.Metrics.Count(metrics.TokenRefreshes, 1, metrics.Dim{Name: metrics.Cause, Value: cause})
 	p.cfg.Logger.Info("access_token refreshed", "appid", p.cfg.AppID, "cause", cause,
 		"version", saved.Version, "expires_in_s", int(wt.ExpiresIn.Seconds()), "forced", force)
 	return saved, nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/wxsub/wxsub/shared/wxpush"
 )
@@ -122,7 +123,10 @@ func (p *pusher) work(openid string) {
 func (p *pusher) deliver(j *pushJob) bool {
 	s := p.sim
 	var last error
-	for range s.cfg.PushAttempts {
+	for i := range s.cfg.PushAttempts {
+		if i > 0 {
+			time.Sleep(s.cfg.PushRetryDelay) // WeChat does not retry at once either
+		}
 		p.mu.Lock()
 		p.counts.Attempts++
 		p.mu.Unlock()

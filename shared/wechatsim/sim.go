@@ -34,6 +34,7 @@ type Config struct {
 	PushSecure     bool          // AES secure mode
 	PushTimeout    time.Duration // per push attempt; default 5 s like WeChat
 	PushAttempts   int           // attempts per push; default 3 like WeChat
+	PushRetryDelay time.Duration // pause before a push's next attempt; default 1 s
 	SendLatency    time.Duration // how long a subscribe/send is in flight (for 43108)
 	Templates      []Template    // nil → DefaultTemplates()
 	Now            func() time.Time
@@ -110,6 +111,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.PushTimeout <= 0 {
 		cfg.PushTimeout = 5 * time.Second
+	}
+	if cfg.PushRetryDelay <= 0 {
+		cfg.PushRetryDelay = time.Second
 	}
 	if cfg.PushAttempts <= 0 {
 		cfg.PushAttempts = 3

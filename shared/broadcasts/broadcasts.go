@@ -1,0 +1,277 @@
+// Package broadcasts sends one template to every user who may receive it:
+// POST /v1/broadcasts and GET /v1/broadcasts/{id} for business backends, and
+// the queue worker that does the work at a bounded rate.
+//
+// A broadcast is validated like a single send, recorded, and answered 202 at
+// once. Its work goes through a queue as jobs: a page job reads one page of
+// the template's ledger rows and queues a send job for the users who may
+// receive the message now; a send job sends to a few users through the same
+// code as POST /v1/messages, with an Idempotency-Key per broadcast and user,
+// so a job the queue delivers twice never sends twice.
+package broadcasts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/catalog"
+	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/messages"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/wechat"
+)
+
+// Sizes of the work.
+const (
+	// PageSize is how many ledger rows one page job reads.
+	PageSize = 100
+	// UsersPerJob is how many users one send job serves.
+	UsersPerJob = 10
+)
+
+// Job is one unit of queued work.
+type Job struct {
+	Type        string   `json:"type"` // "page" or "send"
+	BroadcastID string   `json:"broadcast_id"`
+	After       string   `json:"after,omitempty"`   // page: continue after this openid
+	OpenIDs     []string `json:"openids,omitempty"` // send: the users
+}
+
+// Queue carries jobs to the worker.
+type Queue interface {
+	Enqueue(ctx context.Context, jobs ...Job) error
+}
+
+// Handler is the broadcast function: its HTTP routes and its queue worker.
+type Handler struct {
+	AppID    string
+	Store    *store.Store
+	Catalog  *catalog.Catalog
+	Messages *messages.Handler
+	Queue    Queue
+	Logger   *slog.Logger
+}
+
+// Routes served by the handler.
+func (h *Handler) Routes() httpapi.Router {
+	return httpapi.Router{
+		"POST /v1/broadcasts":     h.post,
+		"GET /v1/broadcasts/{id}": h.get,
+	}
+}
+
+// Handle is the Lambda entry point for the HTTP routes.
+func (h *Handler) Handle(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	return h.Routes().HandleWith(ctx, req, h.Logger, "appid", h.AppID)
+}
+
+type broadcastRequest struct {
+	TemplateID       string                     `json:"template_id"`
+	Data             map[string]json.RawMessage `json:"data"`
+	Page             string                     `json:"page"`
+	MiniprogramState string                     `json:"miniprogram_state"`
+	Lang             string                     `json:"lang"`
+}
+
+func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	var body broadcastRequest
+	if err := httpapi.Decode(req, &body, 16<<10); err != nil {
+		return httpapi.Response{}, err
+	}
+	// Validate exactly as a single send would, with a placeholder recipient.
+	msg, err := messages.ParseMessage(messages.Body{
+		ToUser: "oBroadcastValidation", TemplateID: body.TemplateID, Page: body.Page, Data: body.Data,
+		MiniprogramState: body.MiniprogramState, Lang: body.Lang,
+	})
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := h.Messages.Validate(ctx, msg); err != nil {
+		return httpapi.Response{}, err
+	}
+	data, err := json.Marshal(msg.Data)
+	if err != nil {
+		return httpapi.Response{}, fmt.Errorf("encode broadcast data: %w", err)
+	}
+	b := store.Broadcast{
+		ID: newID(), AppID: h.AppID, TemplateID: msg.TemplateID, Page: msg.Page,
+		MiniprogramState: msg.MiniprogramState, Lang: msg.Lang, Data: string(data), CreatedAt: time.Now().UTC(),
+	}
+	if err := h.Store.PutBroadcast(ctx, b); err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := h.Queue.Enqueue(ctx, Job{Type: "page", BroadcastID: b.ID}); err != nil {
+		return httpapi.Response{}, fmt.Errorf("queue broadcast %s: %w", b.ID, err)
+	}
+	h.Logger.InfoContext(ctx, "broadcast queued", "appid", h.AppID, "template", b.TemplateID, "broadcast_id", b.ID)
+	return httpapi.JSON(http.StatusAccepted, map[string]string{"broadcast_id": b.ID}), nil
+}
+
+type broadcastAnswer struct {
+	BroadcastID string `json:"broadcast_id"`
+	TemplateID  string `json:"template_id"`
+	State       string `json:"state"`
+	Queued      int64  `json:"queued"`
+	Sent        int64  `json:"sent"`
+	NoCredit    int64  `json:"no_credit"`
+	Failed      int64  `json:"failed"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// State is "queued" before the first page, "running" while users are being
+// queued or served, and "done" when every queued user has an outcome.
+func State(b store.Broadcast) string {
+	switch {
+	case b.FanoutDone && b.Sent+b.NoCredit+b.Failed >= b.Queued:
+		return "done"
+	case b.Queued == 0 && !b.FanoutDone:
+		return "queued"
+	}
+	return "running"
+}
+
+func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	id := req.PathParameters["id"]
+	if !validID(id) {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_broadcast_id",
+			"%q is not a broadcast id; use the broadcast_id POST /v1/broadcasts returned", id)
+	}
+	b, err := h.Store.Broadcast(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && b.AppID != h.AppID) {
+		return httpapi.Response{}, httpapi.Errorf(http.StatusNotFound, "broadcast_not_found", "no broadcast %s", id)
+	}
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, broadcastAnswer{
+		BroadcastID: b.ID, TemplateID: b.TemplateID, State: State(b),
+		Queued: b.Queued, Sent: b.Sent, NoCredit: b.NoCredit, Failed: b.Failed,
+		CreatedAt: b.CreatedAt.Format(time.RFC3339),
+	}), nil
+}
+
+// Work runs one job. An error means the job should be delivered again; every
+// step is safe to repeat.
+func (h *Handler) Work(ctx context.Context, j Job) error {
+	b, err := h.Store.Broadcast(ctx, j.BroadcastID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			h.Logger.WarnContext(ctx, "job for an unknown broadcast dropped", "broadcast_id", j.BroadcastID)
+			return nil
+		}
+		return err
+	}
+	switch j.Type {
+	case "page":
+		return h.page(ctx, b, j.After)
+	case "send":
+		return h.send(ctx, b, j.OpenIDs)
+	}
+	h.Logger.WarnContext(ctx, "job of an unknown type dropped", "type", j.Type)
+	return nil
+}
+
+// page queues send jobs for one page of users, then the next page. A repeated
+// page job may queue users twice; their sends are idempotent, and the counts
+// of a repeated page are not added again (the next page is queued last).
+func (h *Handler) page(ctx context.Context, b store.Broadcast, after string) error {
+	rows, next, err := h.Store.TemplateRows(ctx, b.AppID, b.TemplateID, after, PageSize)
+	if err != nil {
+		return err
+	}
+	var eligible []string
+	for _, r := range rows {
+		if ledger.CanReserve(r) == ledger.NoRefusal {
+			eligible = append(eligible, r.OpenID)
+		}
+	}
+	var jobs []Job
+	for len(eligible) > 0 {
+		n := min(UsersPerJob, len(eligible))
+		jobs = append(jobs, Job{Type: "send", BroadcastID: b.ID, OpenIDs: eligible[:n]})
+		eligible = eligible[n:]
+	}
+	queued := int64(0)
+	for _, j := range jobs {
+		queued += int64(len(j.OpenIDs))
+	}
+	if len(jobs) > 0 {
+		if err := h.Queue.Enqueue(ctx, jobs...); err != nil {
+			return err
+		}
+	}
+	if err := h.Store.AddBroadcastCounts(ctx, b.ID, store.BroadcastCounts{Queued: queued, FanoutDone: next == ""}); err != nil {
+		return err
+	}
+	if next != "" {
+		return h.Queue.Enqueue(ctx, Job{Type: "page", BroadcastID: b.ID, After: next})
+	}
+	return nil
+}
+
+// send serves a few users one after the other: the rate of a broadcast is
+// bounded by the worker's concurrency times one WeChat call at a time.
+func (h *Handler) send(ctx context.Context, b store.Broadcast, openids []string) error {
+	var data map[string]wechat.Value
+	if err := json.Unmarshal([]byte(b.Data), &data); err != nil {
+		return fmt.Errorf("broadcast %s has unreadable data: %w", b.ID, err)
+	}
+	var counts store.BroadcastCounts
+	for _, openid := range openids {
+		resp, err := h.Messages.Send(ctx, messages.Request{
+			Message: wechat.Message{ToUser: openid, TemplateID: b.TemplateID, Page: b.Page, Data: data,
+				MiniprogramState: b.MiniprogramState, Lang: b.Lang},
+			IdempotencyKey: "broadcast:" + b.ID + ":" + openid,
+			BroadcastID:    b.ID,
+		})
+		status := resp.StatusCode
+		var herr *httpapi.Error
+		if errors.As(err, &herr) {
+			status = herr.Status
+		} else if err != nil {
+			return err
+		}
+		if resp.Headers["Idempotent-Replayed"] == "true" {
+			continue // counted when it happened
+		}
+		switch {
+		case status == http.StatusOK:
+			counts.Sent++
+		case status == http.StatusConflict && (herr == nil || herr.Code == "no_credit"):
+			counts.NoCredit++
+		case herr != nil && herr.Code == "request_in_progress":
+			continue // another delivery of this job is sending it
+		default:
+			counts.Failed++
+		}
+	}
+	return h.Store.AddBroadcastCounts(ctx, b.ID, counts)
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "b" + idEncoding.EncodeToString(b[:])[:25]
+}
+
+func validID(id string) bool {
+	if len(id) != 26 || id[0] != 'b' {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}

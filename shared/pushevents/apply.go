@@ -1,0 +1,135 @@
+package pushevents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/wxpush"
+)
+
+// applyItem applies one item of a subscription event to the ledger.
+func (h *Handler) applyItem(ctx context.Context, ev wxpush.Event, it wxpush.Item) error {
+	k := store.RowKey{AppID: h.AppID, OpenID: ev.FromUserName, TemplateID: it.TemplateID}
+	kind, err := h.Catalog.Kind(ctx, it.TemplateID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ev.Event == wxpush.EventPopup && it.Status == string(ledger.TapAccept):
+		// The mini-program may report the same tap: they count once.
+		var paired bool
+		_, paired, err = h.Store.ApplyAccept(ctx, k, kind, ledger.FromPush)
+		if err == nil && kind == ledger.OneTime && !paired {
+			h.countGrant(ctx)
+		}
+	case ev.Event == wxpush.EventPopup && it.Status == string(ledger.TapReject):
+		_, err = h.Store.ApplyTap(ctx, k, kind, ledger.OnTap(kind, ledger.TapReject))
+	case ev.Event == wxpush.EventChange && it.Status == string(ledger.TapReject):
+		_, err = h.Store.ApplyTap(ctx, k, kind, ledger.OnTap(kind, ledger.TapSwitchReject))
+	case ev.Event == wxpush.EventSent:
+		err = h.settle(ctx, ev, it, kind)
+	default:
+		// WeChat documents only accept and reject for popups, reject for changes.
+		h.Logger.InfoContext(ctx, "push item ignored: status not used by wxsub",
+			"event", ev.Event, "template_id", it.TemplateID, "status", it.Status)
+	}
+	return err
+}
+
+// settle applies a sent event to the message it reports on: found by
+// WeChat's msgid, or, when the send's answer (and with it the msgid) was
+// lost, the user's oldest unknown message for the template. A send that is
+// still in flight has not recorded its message yet, so while the row counts
+// one, the lookup is retried for up to SettleWait.
+func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, kind ledger.Kind) error {
+	k := store.RowKey{AppID: h.AppID, OpenID: ev.FromUserName, TemplateID: it.TemplateID}
+	wait := h.SettleWait
+	if wait <= 0 {
+		wait = DefaultSettleWait
+	}
+	deadline := time.Now().Add(wait)
+	var m store.Message
+	found, inFlight := false, false
+	for pause := 20 * time.Millisecond; ; pause *= 2 {
+		// The row first, the pointer second: a settlement writes the pointer
+		// and leaves flight in one transaction, so a row seen with nothing
+		// in flight guarantees that the pointer read after it is current.
+		row, err := h.Store.Row(ctx, k)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		inFlight = err == nil && row.Inflight > 0
+		if it.MsgID != "" {
+			m, err = h.Store.MessageByWeChatID(ctx, h.AppID, it.MsgID)
+			if err == nil {
+				found = true
+				break
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if !inFlight || time.Now().Add(pause).After(deadline) {
+			break
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if !found {
+		var err error
+		if m, found, err = h.unknownMessage(ctx, ev, it); err != nil {
+			return err
+		}
+	}
+	if !found && inFlight {
+		// The send has not written its record yet: fail, so that WeChat
+		// delivers the event again later instead of it being lost.
+		return fmt.Errorf("sent event for template %s arrived before its send settled", it.TemplateID)
+	}
+	if !found {
+		h.Logger.InfoContext(ctx, "sent event for a message wxsub did not send, or no longer keeps",
+			"template_id", it.TemplateID, "wechat_msgid", it.MsgID, "errcode", it.ErrorCode)
+		return nil
+	}
+	if m.OpenID != ev.FromUserName || m.TemplateID != it.TemplateID {
+		h.Logger.WarnContext(ctx, "sent event ignored: its msgid names a message of another user or template",
+			"template_id", it.TemplateID, "wechat_msgid", it.MsgID, "message_id", m.ID)
+		return nil
+	}
+	d := ledger.OnSentEvent(it.ErrorCode, it.ErrorStatus)
+	changed, err := h.Store.RecordDelivery(ctx, m, store.DeliveryReport{
+		Delivery: d, Kind: kind, WeChatMsgID: it.MsgID, ErrCode: it.ErrorCode, ErrMsg: it.ErrorStatus,
+	})
+	if err != nil {
+		return err
+	}
+	h.Logger.InfoContext(ctx, "sent event recorded", "message_id", m.ID, "was", string(m.Status),
+		"status", string(d.Status), "changed", changed, "zero_balance", d.ZeroBalance && changed)
+	return nil
+}
+
+// unknownMessage returns the user's oldest message for the template whose
+// send got no answer, if it is older than the event.
+func (h *Handler) unknownMessage(ctx context.Context, ev wxpush.Event, it wxpush.Item) (store.Message, bool, error) {
+	msgs, err := h.Store.UserMessages(ctx, h.AppID, ev.FromUserName)
+	if err != nil {
+		return store.Message{}, false, err
+	}
+	// Allow for the clocks of WeChat and this server disagreeing a little.
+	latest := time.Unix(ev.CreateTime, 0).Add(time.Minute)
+	for _, m := range msgs {
+		if m.TemplateID == it.TemplateID && m.Status == ledger.Unknown && !m.CreatedAt.After(latest) {
+			return m, true, nil
+		}
+	}
+	return store.Message{}, false, nil
+}

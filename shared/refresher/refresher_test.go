@@ -1,0 +1,145 @@
+package refresher_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxsub/wxsub/shared/localdb"
+	"github.com/wxsub/wxsub/shared/metrics"
+	"github.com/wxsub/wxsub/shared/refresher"
+	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/token"
+	"github.com/wxsub/wxsub/shared/wechat"
+	"github.com/wxsub/wxsub/shared/wechatsim"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *clock) Sleep(_ context.Context, d time.Duration) error {
+	c.Advance(d)
+	return nil
+}
+
+// ages returns the TokenAgeSeconds values of the EMF lines in out, in order.
+func ages(t *testing.T, out string) []float64 {
+	t.Helper()
+	var vs []float64
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("not an EMF line: %s", sc.Text())
+		}
+		if v, ok := rec[metrics.TokenAgeSeconds].(float64); ok {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// TestTokenAgeStaysUnderTheAlarmWhileHealthy runs the refresher every 5
+// minutes for a simulated day in both token modes: the age it reports never
+// reaches the alarm (though it passes 100 minutes), and once WeChat stops
+// issuing tokens the age crosses it within a few runs.
+func TestTokenAgeStaysUnderTheAlarmWhileHealthy(t *testing.T) {
+	for _, mode := range []token.Mode{token.Stable, token.Classic} {
+		t.Run(string(mode), func(t *testing.T) {
+			c := &clock{t: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+			sim := wechatsim.New(wechatsim.Config{Now: c.Now})
+			srv := httptest.NewServer(sim)
+			t.Cleanup(func() { srv.Close(); sim.Close() })
+			tb := localdb.NewTestTable(t)
+			st := store.New(tb.Client, tb.Name)
+			cfg := sim.Config()
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			var out bytes.Buffer
+			mw := metrics.New(&out, c.Now)
+			h := &refresher.Handler{
+				AppID: cfg.AppID, Logger: logger, Store: st, Metrics: mw, Now: c.Now,
+				Tokens: token.New(token.Config{
+					AppID: cfg.AppID, Secret: cfg.Secret, Mode: mode, Store: st,
+					WeChat: wechat.NewClient(srv.URL, nil), Logger: logger, Metrics: mw, Now: c.Now, Sleep: c.Sleep,
+				}),
+			}
+			ctx := context.Background()
+			start := c.Now()
+			runs := 0
+			for c.Now().Before(start.Add(24 * time.Hour)) {
+				res, err := h.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`))
+				if err != nil {
+					t.Fatalf("run at %s: %v", c.Now().Sub(start), err)
+				}
+				if time.Duration(res.AgeSeconds)*time.Second >= refresher.AgeAlarm {
+					t.Fatalf("the run at %s answered age %ds", c.Now().Sub(start), res.AgeSeconds)
+				}
+				runs++
+				c.Advance(5 * time.Minute)
+			}
+			healthy := ages(t, out.String())
+			if len(healthy) != runs {
+				t.Fatalf("%d runs emitted %d TokenAgeSeconds", runs, len(healthy))
+			}
+			highest := 0.0
+			for _, a := range healthy {
+				highest = max(highest, a)
+			}
+			if highest >= refresher.AgeAlarm.Seconds() {
+				t.Fatalf("a healthy token reached %.0f s; the alarm is at %.0f s", highest, refresher.AgeAlarm.Seconds())
+			}
+			if highest < (100 * time.Minute).Seconds() {
+				t.Fatalf("the highest healthy age is %.0f s: the day did not exercise a token's whole life", highest)
+			}
+			t.Logf("%s: highest healthy age %.0f s over %d runs", mode, highest, runs)
+
+			// WeChat stops issuing tokens: the age keeps being reported and crosses the alarm.
+			path := wechatsim.PathStableToken
+			if mode == token.Classic {
+				path = wechatsim.PathToken
+			}
+			if err := sim.InjectFault(wechatsim.Fault{Path: path, ErrCode: -1, Count: 1000}); err != nil {
+				t.Fatal(err)
+			}
+			out.Reset()
+			crossed, firstFailure := 0, 0
+			for i := 1; i <= 40 && crossed == 0; i++ {
+				if _, err := h.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`)); err != nil && firstFailure == 0 {
+					firstFailure = i
+				}
+				for _, a := range ages(t, out.String()) {
+					if a > refresher.AgeAlarm.Seconds() {
+						crossed = i
+					}
+				}
+				c.Advance(5 * time.Minute)
+			}
+			if crossed == 0 || firstFailure == 0 || crossed-firstFailure > 2 {
+				t.Fatalf("the first refresh failed at run %d and the age crossed the alarm at run %d (0: never); want within 2 runs", firstFailure, crossed)
+			}
+			t.Logf("%s: first failed refresh at run %d, age over the alarm at run %d", mode, firstFailure, crossed)
+		})
+	}
+}
