@@ -160,8 +160,8 @@ func median(d []time.Duration) time.Duration {
 }
 
 // loadSamples reads events/*.json and assigns each to its function: an API
-// Gateway event by its routeKey, any other by equality with a schedule's
-// Input.
+// Gateway event by its routeKey, an SQS event to the function that reads a
+// queue, any other by equality with a schedule's Input.
 func loadSamples(dir string, tpl *samtemplate.Template) (map[string]map[string][]byte, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
@@ -184,7 +184,14 @@ func loadSamples(dir string, tpl *samtemplate.Template) (map[string]map[string][
 			continue
 		}
 		name := filepath.Base(f)
+		_, sqsEvent := probe["Records"]
 		for _, fn := range tpl.Functions {
+			if sqsEvent {
+				if len(fn.Queues) > 0 {
+					add(fn.LogicalID, name, raw)
+				}
+				continue
+			}
 			if rk, ok := probe["routeKey"].(string); ok {
 				for _, r := range fn.Routes {
 					if r.Key() == rk {

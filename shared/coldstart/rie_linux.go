@@ -67,6 +67,8 @@ func ColdStarts(ctx context.Context, o Options, bootstraps map[string]string) ([
 	local := map[string]string{
 		"TABLE_NAME": table, "WECHAT_APPID": cfg.AppID, "WECHAT_TOKEN_API": "stable",
 		"WECHAT_API_BASE": simSrv.URL, "SESSION_TTL": "168h", "WXSUB_SECRETS": "",
+		// Any queue URL: the samples measured queue nothing (no SQS here).
+		"BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/wxsub-BroadcastQueue-local",
 	}
 	samples, err := loadSamples(filepath.Join(o.Root, "events"), o.Template)
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wxsub/wxsub/shared/fakeclock"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/store"
@@ -65,27 +65,6 @@ type DayResult struct {
 	Elapsed time.Duration
 }
 
-// dayClock is the fake clock of a simulated day, shared by the simulator and
-// every token plane. It only moves forward.
-type dayClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *dayClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *dayClock) forward(t time.Time) {
-	c.mu.Lock()
-	if t.After(c.t) {
-		c.t = t
-	}
-	c.mu.Unlock()
-}
-
 // china is where WeChat's days begin.
 var china = time.FixedZone("CST", 8*3600)
 
@@ -112,7 +91,7 @@ func Day(ctx context.Context, o DayOptions) (DayResult, error) {
 		o.Every = 5 * time.Minute
 	}
 	start := time.Date(2026, 11, 27, 0, 0, 0, 0, china)
-	clock := &dayClock{t: start}
+	clock := fakeclock.New(start)
 
 	sim := wechatsim.New(wechatsim.Config{Now: clock.Now})
 	defer sim.Close()
@@ -147,7 +126,7 @@ func Day(ctx context.Context, o DayOptions) (DayResult, error) {
 		})
 	}
 	advance := func(_ context.Context, d time.Duration) error {
-		clock.forward(clock.Now().Add(d))
+		clock.MoveTo(clock.Now().Add(d))
 		return nil
 	}
 	instances := make([]*token.Plane, o.Instances)
@@ -206,7 +185,7 @@ func Day(ctx context.Context, o DayOptions) (DayResult, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			clock.forward(at)
+			clock.MoveTo(at)
 			send(next)
 			next++
 		}
@@ -218,14 +197,14 @@ func Day(ctx context.Context, o DayOptions) (DayResult, error) {
 		if err := sendUntil(until); err != nil {
 			return err
 		}
-		clock.forward(until)
+		clock.MoveTo(until)
 		return nil
 	})
 
 	began := time.Now()
 	end := start.Add(24 * time.Hour)
 	for slot := start; slot.Before(end); slot = slot.Add(o.Every) {
-		clock.forward(slot)
+		clock.MoveTo(slot)
 		res.RefresherRuns++
 		if _, err := refresher.Refresh(ctx); err != nil {
 			return DayResult{}, fmt.Errorf("loadgen: day (%s): refresh at %s: %w", o.Mode, clock.Now().Sub(start), err)

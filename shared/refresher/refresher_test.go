@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/shared/fakeclock"
 	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/refresher"
@@ -21,28 +21,6 @@ import (
 	"github.com/wxsub/wxsub/shared/wechat"
 	"github.com/wxsub/wxsub/shared/wechatsim"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *clock) Sleep(_ context.Context, d time.Duration) error {
-	c.Advance(d)
-	return nil
-}
 
 // ages returns the TokenAgeSeconds values of the EMF lines in out, in order.
 func ages(t *testing.T, out string) []float64 {
@@ -68,7 +46,7 @@ func ages(t *testing.T, out string) []float64 {
 func TestTokenAgeStaysUnderTheAlarmWhileHealthy(t *testing.T) {
 	for _, mode := range []token.Mode{token.Stable, token.Classic} {
 		t.Run(string(mode), func(t *testing.T) {
-			c := &clock{t: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+			c := fakeclock.New(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 			sim := wechatsim.New(wechatsim.Config{Now: c.Now})
 			srv := httptest.NewServer(sim)
 			t.Cleanup(func() { srv.Close(); sim.Close() })

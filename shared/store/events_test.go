@@ -11,27 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxsub/wxsub/shared/fakeclock"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/store"
 )
-
-// clock is a settable time for the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func accept(t *testing.T, s *store.Store, k store.RowKey, src ledger.Source) (ledger.Row, bool) {
 	t.Helper()
@@ -70,16 +53,16 @@ func TestOneTapReportedTwiceGrantsOnceInEitherOrder(t *testing.T) {
 
 func TestAcceptsOutsideThePairWindowAreTwoTaps(t *testing.T) {
 	s, _ := newStore(t)
-	c := &clock{t: time.Now()}
-	s = s.WithClock(c.now)
+	c := fakeclock.New(time.Now())
+	s = s.WithClock(c.Now)
 	k := store.RowKey{AppID: "wx1", OpenID: "oWindow0001", TemplateID: "tplA"}
 	accept(t, s, k, ledger.FromClient)
-	c.advance(ledger.PairWindow + time.Second)
+	c.Advance(ledger.PairWindow + time.Second)
 	r, paired := accept(t, s, k, ledger.FromPush)
 	if paired || r.Credits != 2 {
 		t.Fatalf("a popup event 10 min 1 s after the report: paired=%v %+v", paired, r)
 	}
-	c.advance(ledger.PairWindow)
+	c.Advance(ledger.PairWindow)
 	r, paired = accept(t, s, k, ledger.FromClient)
 	if !paired || r.Credits != 2 {
 		t.Fatalf("a report exactly 10 min after the popup event: paired=%v %+v", paired, r)
@@ -159,8 +142,8 @@ func TestLongTermAcceptIsATap(t *testing.T) {
 func TestClaimsRefuseRepeatsUntilTheyExpire(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	c := &clock{t: time.Now()}
-	s = s.WithClock(c.now)
+	c := fakeclock.New(time.Now())
+	s = s.WithClock(c.Now)
 	if err := s.ClaimNonce(ctx, "wx1", "123456"); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +153,7 @@ func TestClaimsRefuseRepeatsUntilTheyExpire(t *testing.T) {
 	if err := s.ClaimNonce(ctx, "wx2", "123456"); err != nil {
 		t.Fatalf("the same nonce for another app: %v", err)
 	}
-	c.advance(store.NonceTTL + time.Second)
+	c.Advance(store.NonceTTL + time.Second)
 	if err := s.ClaimNonce(ctx, "wx1", "123456"); err != nil {
 		t.Fatalf("a nonce after its expiry: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/shared/fakeclock"
 	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/token"
@@ -17,39 +18,16 @@ import (
 	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
-// clock is a fake clock shared by the simulator and every plane of a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *clock) Sleep(_ context.Context, d time.Duration) error {
-	c.Advance(d)
-	return nil
-}
-
 type env struct {
 	sim   *wechatsim.Sim
 	wc    *wechat.Client
 	st    *store.Store
-	clock *clock
+	clock *fakeclock.Clock
 	table localdb.Table
 }
 
 func newEnv(t *testing.T) *env {
-	c := &clock{t: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 	sim := wechatsim.New(wechatsim.Config{Now: c.Now})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { srv.Close(); sim.Close() })
