@@ -218,42 +218,45 @@ func (h *Handler) page(ctx context.Context, b store.Broadcast, after string) err
 }
 
 // send serves a few users one after the other: the rate of a broadcast is
-// bounded by the worker's concurrency times one WeChat call at a time.
+// bounded by the worker's concurrency times one WeChat call at a time. Each
+// user's outcome is counted by the settlement of its message (see
+// store.Settle), exactly once however often the job runs; the job fails, to be
+// delivered again, only when the store could not be reached.
 func (h *Handler) send(ctx context.Context, b store.Broadcast, openids []string) error {
 	var data map[string]wechat.Value
 	if err := json.Unmarshal([]byte(b.Data), &data); err != nil {
 		return fmt.Errorf("broadcast %s has unreadable data: %w", b.ID, err)
 	}
-	var counts store.BroadcastCounts
+	var retry []string
 	for _, openid := range openids {
-		resp, err := h.Messages.Send(ctx, messages.Request{
+		_, err := h.Messages.Send(ctx, messages.Request{
 			Message: wechat.Message{ToUser: openid, TemplateID: b.TemplateID, Page: b.Page, Data: data,
 				MiniprogramState: b.MiniprogramState, Lang: b.Lang},
 			IdempotencyKey: "broadcast:" + b.ID + ":" + openid,
 			BroadcastID:    b.ID,
 		})
-		status := resp.StatusCode
 		var herr *httpapi.Error
-		if errors.As(err, &herr) {
-			status = herr.Status
-		} else if err != nil {
+		switch {
+		case err == nil:
+		case errors.As(err, &herr) && herr.Status == http.StatusServiceUnavailable:
+			retry = append(retry, openid) // nothing was sent or counted
+		case errors.As(err, &herr) && (herr.Code == "invalid_data" || herr.Code == "unknown_template"):
+			// The catalogue changed since the broadcast was accepted: no
+			// settlement counts this user, so count the failure here.
+			if err := h.Store.AddBroadcastCounts(ctx, b.ID, store.BroadcastCounts{Failed: 1}); err != nil {
+				return err
+			}
+		case errors.As(err, &herr):
+			// A refusal (counted by its settlement) or a send of this user in
+			// progress in another delivery of the job (counted by that one).
+		default:
 			return err
 		}
-		if resp.Headers["Idempotent-Replayed"] == "true" {
-			continue // counted when it happened
-		}
-		switch {
-		case status == http.StatusOK:
-			counts.Sent++
-		case status == http.StatusConflict && (herr == nil || herr.Code == "no_credit"):
-			counts.NoCredit++
-		case herr != nil && herr.Code == "request_in_progress":
-			continue // another delivery of this job is sending it
-		default:
-			counts.Failed++
-		}
 	}
-	return h.Store.AddBroadcastCounts(ctx, b.ID, counts)
+	if len(retry) > 0 {
+		return fmt.Errorf("broadcast %s: the store was unavailable for %d of %d users", b.ID, len(retry), len(openids))
+	}
+	return nil
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

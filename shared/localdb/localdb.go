@@ -37,6 +37,7 @@ type Server struct {
 	ln       net.Listener
 	throttle atomic.Int64
 	failing  atomic.Bool
+	opFails  map[string]int64 // guarded by mu
 	requests atomic.Int64
 
 	mu      sync.Mutex
@@ -76,7 +77,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.countItems.Load() {
 		s.countItem(r, op)
 	}
-	if s.failing.Load() {
+	if s.takeOpFailure(op) || s.failing.Load() {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.WriteHeader(http.StatusInternalServerError)
 		fmt.Fprint(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",`+
@@ -191,6 +192,27 @@ func (s *Server) Close() error {
 // rather than with minidyn's own failure emulation, whose switch races with
 // requests in flight.
 func (s *Server) FailAll(on bool) { s.failing.Store(on) }
+
+// FailNext makes the next n requests of one operation (such as "UpdateItem")
+// answer InternalServerError, leaving the others alone.
+func (s *Server) FailNext(op string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opFails == nil {
+		s.opFails = map[string]int64{}
+	}
+	s.opFails[op] = n
+}
+
+func (s *Server) takeOpFailure(op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opFails[op] > 0 {
+		s.opFails[op]--
+		return true
+	}
+	return false
+}
 
 // Throttle makes the next n requests answer ProvisionedThroughputExceededException.
 func (s *Server) Throttle(n int64) { s.throttle.Store(n) }

@@ -378,3 +378,42 @@ func TestColdCatalogueDuringOutage(t *testing.T) {
 		t.Fatalf("a refused send moved the credit: %+v", r)
 	}
 }
+
+// TestKeyedSendRetriesAfterAStoreFailure: the key was claimed, then the
+// store failed before the credit was reserved (503). The retry that the 503
+// asks for, with the same Idempotency-Key, must send rather than replay it.
+func TestKeyedSendRetriesAfterAStoreFailure(t *testing.T) {
+	h := start(t)
+	if h.s.DB == nil {
+		t.Skip("needs the in-process DynamoDB's fault injection")
+	}
+	u := h.login("oKeyedRetry00000000000000000")
+	h.accept(u, oneTime, 1)
+	// How many attempts the SDK's retryer makes per request: a send whose
+	// reservation and claim release both fail makes twice that many.
+	_, before := h.s.DB.Requests()
+	h.s.DB.FailNext("UpdateItem", 1000)
+	if a := h.send(u.openid, oneTime, "Idempotency-Key", "probe"); a.status != 503 {
+		t.Fatalf("probe: %d %s", a.status, a.raw)
+	}
+	_, after := h.s.DB.Requests()
+	attempts := (after["UpdateItem"] - before["UpdateItem"]) / 2
+	// Now fail exactly the reservation's attempts: the release goes through.
+	h.s.DB.FailNext("UpdateItem", attempts)
+	first := h.send(u.openid, oneTime, "Idempotency-Key", "order-7")
+	if first.status != 503 || first.errCode() != "store_unavailable" {
+		t.Fatalf("first attempt: %d %s, want 503 store_unavailable", first.status, first.raw)
+	}
+	h.s.DB.FailNext("UpdateItem", 0)
+	if n := h.inbox(u.openid, oneTime); n != 0 {
+		t.Fatalf("the failed attempt sent %d messages", n)
+	}
+	again := h.send(u.openid, oneTime, "Idempotency-Key", "order-7")
+	if again.status != 200 || again.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("retry with the same key: %d %s, want a fresh 200", again.status, again.raw)
+	}
+	if n := h.inbox(u.openid, oneTime); n != 1 {
+		t.Fatalf("%d messages delivered, want 1", n)
+	}
+	h.checkInvariant(u.openid, oneTime)
+}

@@ -294,6 +294,15 @@ func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
 // finishUnreserved answers a send that never reserved a credit; a claimed
 // Idempotency-Key remembers the answer so a repeat gets it again.
 func (h *Handler) finishUnreserved(ctx context.Context, rec store.Message, claimed bool, e *httpapi.Error) (httpapi.Response, error) {
+	if claimed && e.Status == http.StatusServiceUnavailable {
+		// Nothing happened: free the key, so that the retry the answer asks
+		// for is a new attempt rather than a replay of this 503.
+		if err := h.Store.ReleaseClaim(context.WithoutCancel(ctx), rec.ID); err != nil {
+			h.Logger.ErrorContext(ctx, "claim not released; the key answers request_in_progress until it expires",
+				"message_id", rec.ID, "err", err)
+		}
+		return httpapi.Response{}, e
+	}
 	if claimed {
 		resp := e.Response()
 		rec.Status = ledger.Failed

@@ -106,3 +106,25 @@ func (s *Store) AddBroadcastCounts(ctx context.Context, id string, c BroadcastCo
 	}
 	return nil
 }
+
+// broadcastCountUpdate is the broadcast's share of a settlement: the message's
+// outcome counted once, in the same transaction that settles it, so that a
+// job the queue delivers twice (or that stops half-way) never counts a user
+// twice or not at all. The answer decides: 200 sent, 409 no credit, else failed.
+func (s *Store) broadcastCountUpdate(m Message) *types.Update {
+	counter := "failed"
+	switch m.AnswerStatus {
+	case 200:
+		counter = "sent"
+	case 409:
+		counter = "no_credit"
+	}
+	return &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       broadcastKey(m.BroadcastID),
+		UpdateExpression:          aws.String("SET #c = #c + :one"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#c": counter},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+	}
+}

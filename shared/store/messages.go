@@ -165,6 +165,24 @@ func (s *Store) Claim(ctx context.Context, m Message, window time.Duration) erro
 	return &DuplicateError{Existing: existing}
 }
 
+// ReleaseClaim frees the id of a claim whose send never reserved a credit
+// (the store failed): the claim still pending is dated back, so the next
+// Claim of the key succeeds as a new attempt.
+func (s *Store) ReleaseClaim(ctx context.Context, id string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(messagePK(id), "M"),
+		UpdateExpression:          aws.String("SET created_at = :zero"),
+		ConditionExpression:       aws.String("#st = :pending"),
+		ExpressionAttributeNames:  map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":pending": str(string(ledger.Pending))},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("store: release claim %s: %w", id, err)
+	}
+	return nil
+}
+
 // Settlement is the end of one send: the final message record and what
 // happens to the credit the send reserved.
 type Settlement struct {
@@ -224,6 +242,9 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 		items = append(items, types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect)})
 		// Today's counters ride in the same transaction: no extra request.
 		items = append(items, types.TransactWriteItem{Update: s.dayCountUpdate(st)})
+	}
+	if m.BroadcastID != "" {
+		items = append(items, types.TransactWriteItem{Update: s.broadcastCountUpdate(m)})
 	}
 	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 		return fmt.Errorf("store: settle message %s: %w", m.ID, err)

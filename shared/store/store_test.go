@@ -210,6 +210,12 @@ func TestClaimDetectsRepeatsWithinTheWindow(t *testing.T) {
 	if err := s.Claim(ctx, later, time.Hour); err != nil {
 		t.Fatalf("a claim after the window should replace the old record: %v", err)
 	}
+	if err := s.ReleaseClaim(ctx, later.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Claim(ctx, later, time.Hour); err != nil {
+		t.Fatalf("a released claim was not free: %v", err)
+	}
 }
 
 func TestTokenLeaseHasOneWinner(t *testing.T) {
