@@ -223,7 +223,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 
 	res, sendErr := h.callWeChat(ctx, m)
 	out := ledger.Decide(sendErr)
-	var tokenErr *tokenUnavailable
+	var tokenErr *token.NoTokenError
 	if errors.As(sendErr, &tokenErr) {
 		out = ledger.Outcome{Status: ledger.Failed, Credit: ledger.Release, Retryable: true}
 	}
@@ -330,54 +330,32 @@ func (h *Handler) settle(ctx context.Context, st store.Settlement) {
 		"message_id", st.Message.ID, "status", st.Message.Status, "err", err)
 }
 
-type tokenUnavailable struct{ err error }
-
-func (e *tokenUnavailable) Error() string { return "no access_token: " + e.err.Error() }
-func (e *tokenUnavailable) Unwrap() error { return e.err }
-
-// callWeChat sends with the shared token: after a token error it reports the
-// token and retries once with the fresh one; after 43108 it retries with
-// jittered backoff for up to BusyRetry.
+// callWeChat sends with the shared token (token.Plane.Call: after a token
+// error it reports the token and retries once with the fresh one), and
+// retries WeChat's 43108 with jittered backoff for up to BusyRetry.
 func (h *Handler) callWeChat(ctx context.Context, m wechat.Message) (wechat.SendResult, error) {
-	tok, err := h.Tokens.Get(ctx)
-	if err != nil {
-		return wechat.SendResult{}, &tokenUnavailable{err}
-	}
 	busyFor := h.BusyRetry
 	if busyFor == 0 {
 		busyFor = DefaultBusyRetry
 	}
 	deadline := time.Now().Add(busyFor)
-	backoff := 100 * time.Millisecond
-	refreshed := false
-	for {
-		res, err := h.WeChat.SendSubscribe(ctx, tok.Value, m)
-		switch ledger.Decide(err).Retry {
-		case ledger.RetryFreshToken:
-			if refreshed {
-				return res, err
+	var res wechat.SendResult
+	err := h.Tokens.Call(ctx, func(accessToken string) error {
+		backoff := 100 * time.Millisecond
+		for {
+			var err error
+			res, err = h.WeChat.SendSubscribe(ctx, accessToken, m)
+			if ledger.Decide(err).Retry != ledger.RetryBackoff {
+				return err
 			}
-			refreshed = true
-			fresh, terr := h.Tokens.ReportBad(ctx, tok)
-			if terr != nil {
-				h.Logger.WarnContext(ctx, "no fresh token after a token error", "appid", h.AppID, "err", terr)
-				return res, err
-			}
-			tok = fresh
-			continue
-		case ledger.RetryBackoff:
 			wait := jitter(backoff)
-			if time.Now().Add(wait).After(deadline) {
-				return res, err
-			}
-			if serr := sleepCtx(ctx, wait); serr != nil {
-				return res, err
+			if time.Now().Add(wait).After(deadline) || sleepCtx(ctx, wait) != nil {
+				return err
 			}
 			backoff *= 2
-			continue
 		}
-		return res, err
-	}
+	})
+	return res, err
 }
 
 func jitter(d time.Duration) time.Duration {
@@ -407,7 +385,7 @@ type sentAnswer struct {
 
 // sendError maps WeChat's final answer to the contract's error.
 func sendError(err error) *httpapi.Error {
-	var tokErr *tokenUnavailable
+	var tokErr *token.NoTokenError
 	if errors.As(err, &tokErr) {
 		return httpapi.Errorf(http.StatusServiceUnavailable, "token_unavailable",
 			"wxsub has no valid WeChat access_token right now; nothing was sent and the credit was kept; retry shortly")
