@@ -12,8 +12,6 @@ package broadcasts
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/ids"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/messages"
 	"github.com/wxsub/wxsub/shared/store"
@@ -102,7 +101,7 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 		return httpapi.Response{}, fmt.Errorf("encode broadcast data: %w", err)
 	}
 	b := store.Broadcast{
-		ID: newID(), AppID: h.AppID, TemplateID: msg.TemplateID, Page: msg.Page,
+		ID: ids.Random('b'), AppID: h.AppID, TemplateID: msg.TemplateID, Page: msg.Page,
 		MiniprogramState: msg.MiniprogramState, Lang: msg.Lang, Data: string(data), CreatedAt: time.Now().UTC(),
 	}
 	if err := h.Store.PutBroadcast(ctx, b); err != nil {
@@ -140,7 +139,7 @@ func State(b store.Broadcast) string {
 
 func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
 	id := req.PathParameters["id"]
-	if !validID(id) {
+	if !ids.Valid(id, "b") {
 		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_broadcast_id",
 			"%q is not a broadcast id; use the broadcast_id POST /v1/broadcasts returned", id)
 	}
@@ -257,24 +256,4 @@ func (h *Handler) send(ctx context.Context, b store.Broadcast, openids []string)
 		return fmt.Errorf("broadcast %s: the store was unavailable for %d of %d users", b.ID, len(retry), len(openids))
 	}
 	return nil
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return "b" + idEncoding.EncodeToString(b[:])[:25]
-}
-
-func validID(id string) bool {
-	if len(id) != 26 || id[0] != 'b' {
-		return false
-	}
-	for i := 1; i < len(id); i++ {
-		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
 }

@@ -11,8 +11,6 @@ package messages
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/ids"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/store"
@@ -193,13 +192,13 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 
 	now := time.Now().UTC()
 	rec := store.Message{
-		ID: newID(), AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID, Page: m.Page,
+		ID: ids.Random('m'), AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID, Page: m.Page,
 		Status: ledger.Pending, IdempotencyKey: r.IdempotencyKey, BroadcastID: r.BroadcastID,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	claimed := false
 	if r.IdempotencyKey != "" {
-		rec.ID = keyedID(h.AppID, r.IdempotencyKey)
+		rec.ID = ids.Derived('k', h.AppID, r.IdempotencyKey) // every repeat of the key finds it
 		err := h.Store.Claim(ctx, rec, IdempotencyWindow)
 		var dup *store.DuplicateError
 		switch {
@@ -456,34 +455,6 @@ func replay(m store.Message, req wechat.Message) (httpapi.Response, error) {
 	}, nil
 }
 
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID is a random message id.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return "m" + idEncoding.EncodeToString(b[:])[:25]
-}
-
-// keyedID derives the message id from an Idempotency-Key, so every repeat of
-// the key lands on the same record.
-func keyedID(appid, key string) string {
-	sum := sha256.Sum256([]byte(appid + "\x00" + key))
-	return "k" + idEncoding.EncodeToString(sum[:])[:25]
-}
-
-func validMessageID(id string) bool {
-	if len(id) != 26 || (id[0] != 'm' && id[0] != 'k') {
-		return false
-	}
-	for i := 1; i < len(id); i++ {
-		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
-
 func ridOf(err error) string {
 	var we *wechat.Error
 	if errors.As(err, &we) {
@@ -507,7 +478,7 @@ type messageAnswer struct {
 
 func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
 	id := req.PathParameters["id"]
-	if !validMessageID(id) {
+	if !ids.Valid(id, "mk") {
 		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_message_id",
 			"%q is not a message id; use the message_id a send returned", id)
 	}

@@ -1,0 +1,21 @@
+package ids
+
+import "testing"
+
+func TestIDs(t *testing.T) {
+	a, b := Random('m'), Random('m')
+	if a == b || !Valid(a, "m") || Valid(a, "b") {
+		t.Fatalf("random ids %q %q", a, b)
+	}
+	if Derived('k', "wx1", "order-1") != Derived('k', "wx1", "order-1") {
+		t.Fatal("a derived id changed")
+	}
+	if Derived('k', "wx1", "order-1") == Derived('k', "wx1o", "rder-1") {
+		t.Fatal("parts that join to the same text gave the same id")
+	}
+	for _, bad := range []string{"", "m", "m0aaaaaaaaaaaaaaaaaaaaaaaa", "maaaaaaaaaaaaaaaaaaaaaaaaaa", "../../etc/passwdaaaaaaaaaa"} {
+		if Valid(bad, "mkb") {
+			t.Errorf("%q passed as an id", bad)
+		}
+	}
+}
