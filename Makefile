@@ -2,14 +2,20 @@
 GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
-FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker
+FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep
 
-.PHONY: run test test-go test-js vet fmt-check bench fuzz build clean
+.PHONY: run test test-go test-js vet fmt-check lint-template bench fuzz build clean
 
 run:
 	$(GO) run ./cmd/wxsub-local
 
-test: fmt-check vet test-go test-js
+test: fmt-check vet lint-template test-go test-js
+
+# cfn-lint (the Python package, 1.x; it runs the SAM transform) must report
+# nothing. Install it with `pipx install cfn-lint` (or pip) if you have not.
+lint-template:
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is not installed: pipx install cfn-lint"; exit 1; }
+	cfn-lint template.yaml
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -60,7 +66,7 @@ artifacts = $(or $(ARTIFACTS_DIR),bin/$(1))
 .PHONY: build-SessionFunction build-SubscriptionsFunction build-SendFunction build-RefreshTokenFunction FORCE
 .PHONY: build-EventsFunction
 .PHONY: build-TemplatesFunction build-QuotaFunction
-.PHONY: build-BroadcastFunction build-BroadcastWorkerFunction
+.PHONY: build-BroadcastFunction build-BroadcastWorkerFunction build-SweepFunction
 
 build-SessionFunction:       ; $(call lambda-build,session,$(call artifacts,session))
 build-SubscriptionsFunction: ; $(call lambda-build,subscriptions,$(call artifacts,subscriptions))
@@ -71,6 +77,7 @@ build-TemplatesFunction:     ; $(call lambda-build,templates,$(call artifacts,te
 build-QuotaFunction:         ; $(call lambda-build,quota,$(call artifacts,quota))
 build-BroadcastFunction:     ; $(call lambda-build,broadcast,$(call artifacts,broadcast))
 build-BroadcastWorkerFunction: ; $(call lambda-build,broadcast-worker,$(call artifacts,broadcast-worker))
+build-SweepFunction:          ; $(call lambda-build,sweep,$(call artifacts,sweep))
 
 build: $(FUNCTIONS:%=bin/%/bootstrap)
 

@@ -34,6 +34,11 @@ type config struct {
 	naive          int // messages of each naive run
 	daySends       int
 	coldRuns       int
+	// contentionUsers are the users of the send storm (2 credits each, 32
+	// sends at a time).
+	contentionUsers int
+	// broadcastUsers receive the broadcast at 300 sends a second.
+	broadcastUsers int
 }
 
 // tokenQuota is the daily quota of WeChat's token API in the comparison.
@@ -44,8 +49,10 @@ const dayInstances = 3
 
 func (c *config) sizes() {
 	c.users, c.credits, c.probe, c.naive, c.daySends, c.coldRuns = 500, 5, 200, 10000, 100000, 5
+	c.contentionUsers, c.broadcastUsers = 1000, 10000
 	if c.quick {
 		c.users, c.credits, c.probe, c.naive, c.daySends, c.coldRuns = 100, 3, 50, 2500, 10000, 2
+		c.contentionUsers, c.broadcastUsers = 200, 1500
 	}
 }
 
@@ -69,6 +76,8 @@ type results struct {
 	peakRSS                           int64 // bytes
 	days                              []loadgen.DayResult
 	functions                         []function
+	contention                        contention
+	broadcast                         broadcastRun
 	coldProblem                       string
 	goBench                           string
 }
@@ -102,6 +111,8 @@ func run(ctx context.Context, c config) (*results, error) {
 	if err := r.load(ctx, tpl); err != nil {
 		return nil, err
 	}
+	r.contention = measureContention(ctx, c.contentionUsers, 2, 32)
+	r.broadcast = measureBroadcast(ctx, c.broadcastUsers, 300, 45, 100*time.Millisecond)
 	for _, mode := range []token.Mode{token.Stable, token.Classic} {
 		log.Printf("simulated day (%s): %d sends over 24 h", mode, c.daySends)
 		d, err := loadgen.Day(ctx, loadgen.DayOptions{

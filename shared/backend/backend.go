@@ -25,6 +25,7 @@ import (
 	"github.com/wxsub/wxsub/shared/sessiontoken"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/subscriptions"
+	"github.com/wxsub/wxsub/shared/sweep"
 	"github.com/wxsub/wxsub/shared/templates"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
@@ -177,4 +178,9 @@ func (b *Backend) Templates() *templates.Handler {
 func (b *Backend) Quota() *quota.Handler {
 	return &quota.Handler{AppID: b.Config.AppID, TokenMode: token.Mode(b.Config.TokenMode), Store: b.Store,
 		WeChat: b.WeChat, Tokens: b.Tokens, Metrics: b.Metrics, Logger: b.Logger}
+}
+
+// Sweep is the sweep function's handler.
+func (b *Backend) Sweep() *sweep.Handler {
+	return &sweep.Handler{AppID: b.Config.AppID, Store: b.Store, PendingAfter: b.Config.PendingAfter, Logger: b.Logger}
 }

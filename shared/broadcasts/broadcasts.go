@@ -1,13 +1,16 @@
 // Package broadcasts sends one template to every user who may receive it:
-// POST /v1/broadcasts and GET /v1/broadcasts/{id} for business backends, and
-// the queue worker that does the work at a bounded rate.
+// POST /v1/broadcasts, GET /v1/broadcasts/{id} and GET
+// /v1/broadcasts/{id}/messages for business backends, and the queue worker
+// that does the work at a bounded rate.
 //
 // A broadcast is validated like a single send, recorded, and answered 202 at
 // once. Its work goes through a queue as jobs: a page job reads one page of
 // the template's ledger rows and queues a send job for the users who may
 // receive the message now; a send job sends to a few users through the same
 // code as POST /v1/messages, with an Idempotency-Key per broadcast and user,
-// so a job the queue delivers twice never sends twice.
+// so a job the queue delivers twice never sends twice. Each worker
+// invocation paces its sends at its share of the rate of all broadcasts
+// together (see Pace and Pacer).
 package broadcasts
 
 import (
@@ -25,7 +28,6 @@ import (
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/messages"
 	"github.com/wxsub/wxsub/shared/store"
-	"github.com/wxsub/wxsub/shared/wechat"
 )
 
 // Sizes of the work.
@@ -57,13 +59,21 @@ type Handler struct {
 	Messages *messages.Handler
 	Queue    Queue
 	Logger   *slog.Logger
+	// Pacers pace the worker's sends, one per invocation running at once
+	// (see Pace); nil sends as fast as a job's MaxInFlight allows.
+	Pacers *Pacers
+	// QuotaProbe and TokenProbe are how long the worker holds its sends
+	// after WeChat's 45009 and after finding no access_token; zero means
+	// DefaultQuotaProbe and DefaultTokenProbe.
+	QuotaProbe, TokenProbe time.Duration
 }
 
 // Routes served by the handler.
 func (h *Handler) Routes() httpapi.Router {
 	return httpapi.Router{
-		"POST /v1/broadcasts":     h.post,
-		"GET /v1/broadcasts/{id}": h.get,
+		"POST /v1/broadcasts":              h.post,
+		"GET /v1/broadcasts/{id}":          h.get,
+		"GET /v1/broadcasts/{id}/messages": h.messages,
 	}
 }
 
@@ -122,14 +132,16 @@ type broadcastAnswer struct {
 	Sent        int64  `json:"sent"`
 	NoCredit    int64  `json:"no_credit"`
 	Failed      int64  `json:"failed"`
+	Unknown     int64  `json:"unknown"`
 	CreatedAt   string `json:"created_at"`
 }
 
 // State is "queued" before the first page, "running" while users are being
-// queued or served, and "done" when every queued user has an outcome.
+// queued or served, and "done" when every queued user has an outcome (an
+// unknown one included: its sent event may still move it to sent or failed).
 func State(b store.Broadcast) string {
 	switch {
-	case b.FanoutDone && b.Sent+b.NoCredit+b.Failed >= b.Queued:
+	case b.FanoutDone && b.Sent+b.NoCredit+b.Failed+b.Unknown >= b.Queued:
 		return "done"
 	case b.Queued == 0 && !b.FanoutDone:
 		return "queued"
@@ -138,23 +150,33 @@ func State(b store.Broadcast) string {
 }
 
 func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
-	id := req.PathParameters["id"]
-	if !ids.Valid(id, "b") {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_broadcast_id",
-			"%q is not a broadcast id; use the broadcast_id POST /v1/broadcasts returned", id)
-	}
-	b, err := h.Store.Broadcast(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && b.AppID != h.AppID) {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusNotFound, "broadcast_not_found", "no broadcast %s", id)
-	}
+	b, err := h.broadcast(ctx, req)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
 	return httpapi.JSON(http.StatusOK, broadcastAnswer{
 		BroadcastID: b.ID, TemplateID: b.TemplateID, State: State(b),
-		Queued: b.Queued, Sent: b.Sent, NoCredit: b.NoCredit, Failed: b.Failed,
+		Queued: b.Queued, Sent: b.Sent, NoCredit: b.NoCredit, Failed: b.Failed, Unknown: b.Unknown,
 		CreatedAt: b.CreatedAt.Format(time.RFC3339),
 	}), nil
+}
+
+// broadcast reads the broadcast the request's path names: 400
+// invalid_broadcast_id, 404 broadcast_not_found (another app's too).
+func (h *Handler) broadcast(ctx context.Context, req httpapi.Request) (store.Broadcast, error) {
+	id := req.PathParameters["id"]
+	if !ids.Valid(id, "b") {
+		return store.Broadcast{}, httpapi.Errorf(http.StatusBadRequest, "invalid_broadcast_id",
+			"%q is not a broadcast id; use the broadcast_id POST /v1/broadcasts returned", id)
+	}
+	b, err := h.Store.Broadcast(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && b.AppID != h.AppID) {
+		return store.Broadcast{}, httpapi.Errorf(http.StatusNotFound, "broadcast_not_found", "no broadcast %s (records are kept 30 days)", id)
+	}
+	if err != nil {
+		return store.Broadcast{}, err
+	}
+	return b, nil
 }
 
 // Work runs one job. An error means the job should be delivered again; every
@@ -212,48 +234,6 @@ func (h *Handler) page(ctx context.Context, b store.Broadcast, after string) err
 	}
 	if next != "" {
 		return h.Queue.Enqueue(ctx, Job{Type: "page", BroadcastID: b.ID, After: next})
-	}
-	return nil
-}
-
-// send serves a few users one after the other: the rate of a broadcast is
-// bounded by the worker's concurrency times one WeChat call at a time. Each
-// user's outcome is counted by the settlement of its message (see
-// store.Settle), exactly once however often the job runs; the job fails, to be
-// delivered again, only when the store could not be reached.
-func (h *Handler) send(ctx context.Context, b store.Broadcast, openids []string) error {
-	var data map[string]wechat.Value
-	if err := json.Unmarshal([]byte(b.Data), &data); err != nil {
-		return fmt.Errorf("broadcast %s has unreadable data: %w", b.ID, err)
-	}
-	var retry []string
-	for _, openid := range openids {
-		_, err := h.Messages.Send(ctx, messages.Request{
-			Message: wechat.Message{ToUser: openid, TemplateID: b.TemplateID, Page: b.Page, Data: data,
-				MiniprogramState: b.MiniprogramState, Lang: b.Lang},
-			IdempotencyKey: "broadcast:" + b.ID + ":" + openid,
-			BroadcastID:    b.ID,
-		})
-		var herr *httpapi.Error
-		switch {
-		case err == nil:
-		case errors.As(err, &herr) && herr.Status == http.StatusServiceUnavailable:
-			retry = append(retry, openid) // nothing was sent or counted
-		case errors.As(err, &herr) && (herr.Code == "invalid_data" || herr.Code == "unknown_template"):
-			// The catalogue changed since the broadcast was accepted: no
-			// settlement counts this user, so count the failure here.
-			if err := h.Store.AddBroadcastCounts(ctx, b.ID, store.BroadcastCounts{Failed: 1}); err != nil {
-				return err
-			}
-		case errors.As(err, &herr):
-			// A refusal (counted by its settlement) or a send of this user in
-			// progress in another delivery of the job (counted by that one).
-		default:
-			return err
-		}
-	}
-	if len(retry) > 0 {
-		return fmt.Errorf("broadcast %s: the store was unavailable for %d of %d users", b.ID, len(retry), len(openids))
 	}
 	return nil
 }

@@ -48,6 +48,20 @@ func TestHandleSQSReportsOnlyTheJobsToRetry(t *testing.T) {
 	if _, err := st.ApplyTap(t.Context(), k, ledger.OneTime, ledger.OnTap(ledger.OneTime, ledger.TapAccept)); err != nil {
 		t.Fatal(err)
 	}
+	// The page job finds users through gsi1, which DynamoDB updates
+	// asynchronously: wait until the new row is there.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		rows, _, err := st.TemplateRows(t.Context(), appid, b.TemplateID, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new ledger row never reached gsi1")
+		}
+	}
 	h := &broadcasts.Handler{AppID: appid, Store: st, Queue: refusingQueue{}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 
 	resp, err := h.HandleSQS(t.Context(), events.SQSEvent{Records: []events.SQSMessage{

@@ -21,6 +21,10 @@ const (
 	DefaultAPIBase    = "https://api.weixin.qq.com"
 	DefaultTable      = "wxsub"
 	DefaultSessionTTL = 168 * time.Hour
+	// DefaultPendingAfter is how old a pending message must be before the
+	// sweep declares it unknown: longer than any sending function's timeout
+	// (template.yaml: 28 s for the send function, 60 s for the broadcast worker).
+	DefaultPendingAfter = 90 * time.Second
 )
 
 // Config is wxsub's configuration. Its String method never prints a secret.
@@ -38,6 +42,9 @@ type Config struct {
 	AdminKey       string
 	// BroadcastQueueURL is the SQS queue of broadcast jobs (set by template.yaml).
 	BroadcastQueueURL string
+	// PendingAfter is WXSUB_PENDING_AFTER: the age at which the sweep turns a
+	// message still pending into unknown.
+	PendingAfter time.Duration
 }
 
 // String describes the configuration without its secrets.
@@ -98,6 +105,14 @@ func FromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
 		AdminKey:       env("WXSUB_ADMIN_KEY", ""),
 
 		BroadcastQueueURL: env("BROADCAST_QUEUE_URL", ""),
+		PendingAfter:      DefaultPendingAfter,
+	}
+	if v := env("WXSUB_PENDING_AFTER", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 30*time.Second {
+			return Config{}, fmt.Errorf("config: WXSUB_PENDING_AFTER must be a Go duration of at least 30s (longer than the send function's timeout), got %q", v)
+		}
+		c.PendingAfter = d
 	}
 	if v := env("SESSION_TTL", ""); v != "" {
 		d, err := time.ParseDuration(v)

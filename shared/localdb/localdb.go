@@ -1,19 +1,15 @@
-// Package localdb runs a DynamoDB-compatible server in-process on loopback,
-// for `make run` and the tests: truora/minidyn behind a listener, plus fault
-// injection for the failures DynamoDB really produces (internal errors,
-// throttling) so that reliability tests can use the real aws-sdk-go-v2 client.
 package localdb
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -32,13 +28,35 @@ type Server struct {
 	// URL is the endpoint to give the DynamoDB client.
 	URL string
 
-	mini     *server.Server
+	// mini is minidyn as every request but a transaction's apply phase
+	// reaches it, under the shared side of applying (see transact.go).
+	mini http.Handler
+	// engine is minidyn itself, which only a transaction's apply phase
+	// uses directly, holding applying exclusively.
+	engine   *server.Server
+	applying sync.RWMutex
+	// shadow holds the tables as their global secondary indexes see them
+	// (see indexlag.go).
+	shadow   *server.Server
 	http     *http.Server
 	ln       net.Listener
 	throttle atomic.Int64
 	failing  atomic.Bool
 	opFails  map[string]int64 // guarded by mu
+	opLosses map[string]int64 // guarded by mu
 	requests atomic.Int64
+
+	settings atomic.Pointer[settings]
+	stats    stats
+	adm      *admission
+	index    *indexLag
+	schemas  schemaCache
+	tokens   *tokenStore
+	// clock, when set (by tests), replaces time.Now for the write budgets
+	// and the index lag.
+	clock     atomic.Pointer[func() time.Time]
+	closed    chan struct{}
+	closeOnce sync.Once
 
 	mu      sync.Mutex
 	counted map[string]int64
@@ -48,8 +66,20 @@ type Server struct {
 	byItem     map[string]*ItemCount
 }
 
-// Start listens on addr ("" for a free loopback port) and serves.
+// Start listens on addr ("" for a free loopback port) and serves, with the
+// realism settings of the environment (OptionsFromEnv). It fails if one of
+// those variables is malformed.
 func Start(addr string) (*Server, error) {
+	o, err := parseEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return StartWith(addr, o)
+}
+
+// StartWith listens on addr ("" for a free loopback port) and serves, with
+// the realism settings o.
+func StartWith(addr string, o Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -57,14 +87,29 @@ func Start(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localdb: listen on %s: %w", addr, err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), mini: server.NewServer(), ln: ln,
-		counted: map[string]int64{}, byItem: map[string]*ItemCount{}}
+	s := &Server{URL: "http://" + ln.Addr().String(), engine: server.NewServer(), shadow: server.NewServer(),
+		ln: ln, counted: map[string]int64{}, byItem: map[string]*ItemCount{},
+		adm: newAdmission(), index: newIndexLag(), schemas: schemaCache{byTable: map[string]tableSchema{}},
+		tokens: newTokenStore(),
+		closed: make(chan struct{})}
+	s.mini = guarded{h: s.engine, lock: &s.applying}
+	s.SetOptions(o)
 	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(ln)
 	return s, nil
 }
 
-// ServeHTTP counts the request, injects a pending fault, or hands it to minidyn.
+// now is the server's clock.
+func (s *Server) now() time.Time {
+	if c := s.clock.Load(); c != nil {
+		return (*c)()
+	}
+	return time.Now()
+}
+
+// ServeHTTP counts the request, injects a pending fault, or serves it as
+// DynamoDB would (see the package documentation) with minidyn, losing its
+// answer if LoseAnswerNext asked for it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	op := r.Header.Get("X-Amz-Target")
@@ -78,10 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.countItem(r, op)
 	}
 	if s.takeOpFailure(op) || s.failing.Load() {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprint(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",`+
-			`"message":"Internal server error (emulated)"}`)
+		writeInternalError(w)
 		return
 	}
 	if s.throttle.Load() > 0 && s.throttle.Add(-1) >= 0 {
@@ -91,7 +133,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			`"message":"The level of configured provisioned throughput for the table was exceeded (emulated)"}`)
 		return
 	}
-	s.mini.ServeHTTP(w, r)
+	if s.take(&s.opLosses, op) {
+		s.serveRealistic(httptest.NewRecorder(), r, op)
+		writeInternalError(w)
+		return
+	}
+	s.serveRealistic(w, r, op)
 }
 
 // countItem counts a GetItem, UpdateItem or DeleteItem under the key it names.
@@ -99,8 +146,7 @@ func (s *Server) countItem(r *http.Request, op string) {
 	if op != "GetItem" && op != "UpdateItem" && op != "DeleteItem" {
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body, err := readBody(r)
 	if err != nil {
 		return
 	}
@@ -177,8 +223,10 @@ func lastDot(s string) int {
 	return -1
 }
 
-// Close stops the server.
+// Close stops the server. Transactions waiting out their latency go on at
+// once.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if err := s.http.Shutdown(ctx); err != nil {
@@ -204,11 +252,32 @@ func (s *Server) FailNext(op string, n int64) {
 	s.opFails[op] = n
 }
 
-func (s *Server) takeOpFailure(op string) bool {
+// LoseAnswerNext makes the next n requests of one operation (such as
+// "TransactWriteItems" or "UpdateItem") lose their answer: each is served as
+// usual, applied if it succeeds, but the client gets InternalServerError
+// instead of the answer, as after a 5xx or a dropped connection once
+// DynamoDB has committed. The SDK's standard retryer then sends the request
+// again: a TransactWriteItems is not applied twice (its ClientRequestToken
+// is replayed, see the package documentation), a single write is. Requests
+// that FailAll, FailNext or Throttle refuse do not count.
+func (s *Server) LoseAnswerNext(op string, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.opFails[op] > 0 {
-		s.opFails[op]--
+	if s.opLosses == nil {
+		s.opLosses = map[string]int64{}
+	}
+	s.opLosses[op] = n
+}
+
+func (s *Server) takeOpFailure(op string) bool { return s.take(&s.opFails, op) }
+
+// take spends one of the pending faults of op in *counts (s.opFails or
+// s.opLosses, guarded by s.mu), reporting whether there was one.
+func (s *Server) take(counts *map[string]int64, op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if (*counts)[op] > 0 {
+		(*counts)[op]--
 		return true
 	}
 	return false
@@ -229,13 +298,14 @@ func (s *Server) Requests() (total int64, byOp map[string]int64) {
 	return s.requests.Load(), byOp
 }
 
-// ResetCounts sets the request counters back to zero.
+// ResetCounts sets the request counters and Stats back to zero.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counted = map[string]int64{}
 	s.byItem = map[string]*ItemCount{}
 	s.requests.Store(0)
+	s.stats.reset()
 }
 
 // Client returns a real aws-sdk-go-v2 DynamoDB client for this server, with the

@@ -42,6 +42,9 @@ func TestBroadcastReachesEveryUserWithACredit(t *testing.T) {
 		}(i, u)
 	}
 	wg.Wait()
+	// A broadcast finds its users through gsi1, which lags behind the table
+	// (in DynamoDB and in the local one): wait until every row is there.
+	h.waitIndexed(oneTime, len(users))
 	a := h.broadcast(oneTime, exampleData(oneTime))
 	if a.status != 202 {
 		t.Fatalf("POST /v1/broadcasts: %d %s", a.status, a.raw)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wechatsim"
 	"github.com/wxsub/wxsub/shared/wxpush"
 )
@@ -284,7 +285,7 @@ func TestSentEventSettlesAnUnknownMessage(t *testing.T) {
 		t.Fatalf("dropped send: %d %s", a.status, a.raw)
 	}
 	h.s.Sim.Flush()
-	msgs, _ := h.s.Backend.Store.UserMessages(t.Context(), h.appid, u.openid)
+	msgs := h.messages(u.openid, func(ms []store.Message) bool { return len(ms) == 1 && ms[0].Status == ledger.Delivered })
 	if len(msgs) != 1 || msgs[0].Status != ledger.Delivered || msgs[0].WeChatMsgID == "" {
 		t.Fatalf("the sent event did not settle the unknown message: %+v", msgs)
 	}

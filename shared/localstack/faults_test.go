@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/store"
 )
 
 // want is one answer the contract allows: status, error code and the
@@ -106,10 +107,19 @@ func (h *harness) ledgerMatchesAnswers(users []user, answers map[string][]answer
 	h.s.Sim.Flush() // WeChat's sent events, before the stack closes
 	for _, u := range users {
 		r := h.checkInvariant(u.openid, oneTime)
-		msgs, err := h.s.Backend.Store.UserMessages(h.t.Context(), h.appid, u.openid)
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		// Wait until gsi1 lists every message an answer names.
+		msgs := h.messages(u.openid, func(ms []store.Message) bool {
+			have := map[string]bool{}
+			for _, m := range ms {
+				have[m.ID] = true
+			}
+			for _, a := range answers[u.openid] {
+				if id, _ := a.messageID(); id != "" && !have[id] {
+					return false
+				}
+			}
+			return true
+		})
 		byID := map[string]ledger.MessageStatus{}
 		count := map[ledger.MessageStatus]int{}
 		for _, m := range msgs {
@@ -379,9 +389,9 @@ func TestColdCatalogueDuringOutage(t *testing.T) {
 	}
 }
 
-// TestKeyedSendRetriesAfterAStoreFailure: the key was claimed, then the
-// store failed before the credit was reserved (503). The retry that the 503
-// asks for, with the same Idempotency-Key, must send rather than replay it.
+// TestKeyedSendRetriesAfterAStoreFailure: the store failed the reservation
+// of a keyed send (503). The retry that the 503 asks for, with the same
+// Idempotency-Key, must send rather than replay it.
 func TestKeyedSendRetriesAfterAStoreFailure(t *testing.T) {
 	h := start(t)
 	if h.s.DB == nil {
@@ -389,22 +399,14 @@ func TestKeyedSendRetriesAfterAStoreFailure(t *testing.T) {
 	}
 	u := h.login("oKeyedRetry00000000000000000")
 	h.accept(u, oneTime, 1)
-	// How many attempts the SDK's retryer makes per request: a send whose
-	// reservation and claim release both fail makes twice that many.
-	_, before := h.s.DB.Requests()
-	h.s.DB.FailNext("UpdateItem", 1000)
-	if a := h.send(u.openid, oneTime, "Idempotency-Key", "probe"); a.status != 503 {
-		t.Fatalf("probe: %d %s", a.status, a.raw)
-	}
-	_, after := h.s.DB.Requests()
-	attempts := (after["UpdateItem"] - before["UpdateItem"]) / 2
-	// Now fail exactly the reservation's attempts: the release goes through.
-	h.s.DB.FailNext("UpdateItem", attempts)
+	// The reservation (one transaction) fails on every attempt: nothing is
+	// written, and the answer is 503.
+	h.s.DB.FailNext("TransactWriteItems", 1000)
 	first := h.send(u.openid, oneTime, "Idempotency-Key", "order-7")
 	if first.status != 503 || first.errCode() != "store_unavailable" {
 		t.Fatalf("first attempt: %d %s, want 503 store_unavailable", first.status, first.raw)
 	}
-	h.s.DB.FailNext("UpdateItem", 0)
+	h.s.DB.FailNext("TransactWriteItems", 0)
 	if n := h.inbox(u.openid, oneTime); n != 0 {
 		t.Fatalf("the failed attempt sent %d messages", n)
 	}

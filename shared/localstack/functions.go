@@ -38,7 +38,7 @@ type Function struct {
 // b exactly as the function's main.go builds it, except that the broadcast
 // functions share bc, whose queue is the local one.
 func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
-	refresh := b.Refresher()
+	refresh, sw := b.Refresher(), b.Sweep()
 	tpls, quota := b.Templates(), b.Quota()
 	return map[string]Function{
 		"TemplatesFunction": {HTTP: tpls.Handle, Scheduled: func(ctx context.Context) error {
@@ -55,6 +55,10 @@ func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
 		"EventsFunction":          {HTTP: b.Events().Handle},
 		"BroadcastFunction":       {HTTP: bc.Handle},
 		"BroadcastWorkerFunction": {Queue: bc.HandleSQS},
+		"SweepFunction": {Scheduled: func(ctx context.Context) error {
+			_, err := sw.Run(ctx)
+			return err
+		}},
 		"RefreshTokenFunction": {Scheduled: func(ctx context.Context) error {
 			_, err := refresh.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`))
 			return err

@@ -231,23 +231,80 @@ func (h *harness) checkInvariant(openid, tmpl string) ledger.Row {
 	if r.Kind == ledger.OneTime && !r.Balanced() {
 		h.t.Fatalf("granted %d != credits %d + spent %d + revoked %d", r.Granted, r.Credits, r.Spent, r.Revoked)
 	}
-	msgs, err := h.s.Backend.Store.UserMessages(context.Background(), h.appid, openid)
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	var counted int64
-	for _, m := range msgs {
-		if m.TemplateID != tmpl {
-			continue
+	h.messages(openid, func(msgs []store.Message) bool {
+		r = h.row(openid, tmpl)
+		counted = 0
+		for _, m := range msgs {
+			if m.TemplateID != tmpl {
+				continue
+			}
+			if m.Status == ledger.Sent || m.Status == ledger.Delivered || m.Status == ledger.Unknown || m.ErrCode == 43101 || m.Accepted {
+				counted++
+			}
 		}
-		if m.Status == ledger.Sent || m.Status == ledger.Delivered || m.Status == ledger.Unknown || m.ErrCode == 43101 || m.Accepted {
-			counted++
-		}
-	}
+		return r.Kind != ledger.OneTime || r.Spent == counted+r.Inflight
+	})
 	if r.Kind == ledger.OneTime && r.Spent != counted+r.Inflight {
 		h.t.Fatalf("spent %d != accepted+unknown+43101 messages %d + in flight %d", r.Spent, counted, r.Inflight)
 	}
 	return r
+}
+
+// messages lists the user's messages as the table holds them. They are
+// listed from gsi1, which DynamoDB updates asynchronously (the local
+// DynamoDB lags too), and read again one by one; the listing is repeated
+// until the index agrees with the table and ready (nil for none) accepts
+// the messages, for up to 10 s. After that the last listing is returned,
+// for the caller's assertions to judge.
+func (h *harness) messages(openid string, ready func([]store.Message) bool) []store.Message {
+	h.t.Helper()
+	ctx := context.Background()
+	var msgs []store.Message
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		listed, err := h.s.Backend.Store.UserMessages(ctx, h.appid, openid)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		agree := true
+		msgs = msgs[:0]
+		for _, m := range listed {
+			now, err := h.s.Backend.Store.Message(ctx, m.ID)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			agree = agree && now.Status == m.Status
+			msgs = append(msgs, now)
+		}
+		if agree && (ready == nil || ready(msgs)) || time.Now().After(deadline) {
+			return msgs
+		}
+	}
+}
+
+// waitIndexed waits until gsi1 lists n ledger rows of the template.
+func (h *harness) waitIndexed(tmpl string, n int) {
+	h.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got, after := 0, ""
+		for {
+			rows, next, err := h.s.Backend.Store.TemplateRows(context.Background(), h.appid, tmpl, after, 100)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			got += len(rows)
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("gsi1 lists %d rows of %s, want %d", got, tmpl, n)
+		}
+	}
 }
 
 func (h *harness) inbox(openid, tmpl string) int {

@@ -70,20 +70,28 @@ type Stack struct {
 	DB  *localdb.Server
 	// Broadcasts is the broadcast functions' handler. Its queue is
 	// BroadcastQueue, which stands in for SQS: it runs the jobs in-process
-	// with BroadcastWorkers workers, each job through the worker function's
-	// SQS handler.
+	// with BroadcastPace.Workers workers, each job through the worker
+	// function's SQS handler with a pacer of its own at BroadcastPace's
+	// share, as each invocation of the worker function in AWS.
 	Broadcasts     *broadcasts.Handler
 	BroadcastQueue *broadcasts.LocalQueue
+	// BroadcastPace is BROADCAST_RATE and BROADCAST_WORKERS, or template.yaml's defaults.
+	BroadcastPace broadcasts.Pace
 
 	functions map[string]Function
-	api       *http.Server
-	sim       *http.Server
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// access records the DynamoDB permissions each function's requests needed.
+	access accessLog
+	api    *http.Server
+	sim    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// BroadcastWorkers is how many broadcast jobs the local stack runs at once.
-const BroadcastWorkers = 4
+// localProbe is how long a local broadcast worker holds its sends after
+// WeChat's 45009 or without a token. The local queue delivers a failed job
+// again after 200 ms where SQS waits for the visibility timeout (6 minutes),
+// so the holds are scaled down alike.
+const localProbe = 100 * time.Millisecond
 
 // Start brings the stack up and returns once every part is listening.
 func Start(ctx context.Context, o Options) (*Stack, error) {
@@ -186,7 +194,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := localdb.EnsureTable(ctx, db, tpl.Table.CreateTableInput(cfg.Table)); err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
 	}
-	bo.DB = db
+	bo.DB = recording{api: db, log: &s.access}
 	b, err := backend.Open(ctx, cfg, bo)
 	if err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
@@ -194,17 +202,22 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.Backend = b
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	if s.BroadcastPace, err = broadcasts.PaceFromEnv(o.Getenv); err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
 	s.Broadcasts = b.Broadcasts(nil)
+	s.Broadcasts.Pacers = broadcasts.NewPacers(s.BroadcastPace.Workers, s.BroadcastPace.Share())
+	s.Broadcasts.QuotaProbe, s.Broadcasts.TokenProbe = localProbe, localProbe
 	s.functions = Functions(b, s.Broadcasts)
 	if err := s.checkRegistry(); err != nil {
 		return nil, err
 	}
-	worker, err := s.queueHandler("BROADCAST_QUEUE_URL")
+	workerID, worker, err := s.queueHandler("BROADCAST_QUEUE_URL")
 	if err != nil {
 		return nil, err
 	}
-	s.BroadcastQueue = broadcasts.NewLocalQueue(runCtx, BroadcastWorkers, func(ctx context.Context, j broadcasts.Job) error {
-		return deliver(ctx, worker, j)
+	s.BroadcastQueue = broadcasts.NewLocalQueue(runCtx, s.BroadcastPace.Workers, func(ctx context.Context, j broadcasts.Job) error {
+		return deliver(withFunction(ctx, workerID), worker, j)
 	})
 	s.Broadcasts.Queue = s.BroadcastQueue
 
@@ -280,10 +293,10 @@ func (s *Stack) checkRegistry() error {
 	return nil
 }
 
-// queueHandler returns the queue handler of the function that consumes the
-// queue which template.yaml names in the environment variable env
-// (env: !Ref <queue>).
-func (s *Stack) queueHandler(env string) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
+// queueHandler returns the logical id and the queue handler of the function
+// that consumes the queue which template.yaml names in the environment
+// variable env (env: !Ref <queue>).
+func (s *Stack) queueHandler(env string) (string, func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
 	queue := ""
 	for _, fn := range s.Template.Functions {
 		ref, ok := strings.CutPrefix(fn.Env[env], "!Ref ")
@@ -291,21 +304,21 @@ func (s *Stack) queueHandler(env string) (func(context.Context, events.SQSEvent)
 			continue
 		}
 		if queue != "" && ref != queue {
-			return nil, fmt.Errorf("localstack: template.yaml sets %s to both %s and %s", env, queue, ref)
+			return "", nil, fmt.Errorf("localstack: template.yaml sets %s to both %s and %s", env, queue, ref)
 		}
 		queue = ref
 	}
 	if queue == "" {
-		return nil, fmt.Errorf("localstack: no function of template.yaml sets %s: !Ref <queue>", env)
+		return "", nil, fmt.Errorf("localstack: no function of template.yaml sets %s: !Ref <queue>", env)
 	}
 	for _, fn := range s.Template.Functions {
 		for _, q := range fn.Queues {
 			if q.Resource == queue {
-				return s.functions[fn.LogicalID].Queue, nil
+				return fn.LogicalID, s.functions[fn.LogicalID].Queue, nil
 			}
 		}
 	}
-	return nil, fmt.Errorf("localstack: no function of template.yaml consumes %s, the queue of %s", queue, env)
+	return "", nil, fmt.Errorf("localstack: no function of template.yaml consumes %s, the queue of %s", queue, env)
 }
 
 func (s *Stack) runSchedule(ctx context.Context, logicalID string, sch samtemplate.Schedule) {
@@ -334,7 +347,7 @@ func (s *Stack) RunSchedule(ctx context.Context, logicalID string) error {
 	if !ok || f.Scheduled == nil {
 		return fmt.Errorf("localstack: %s is not a scheduled function", logicalID)
 	}
-	return f.Scheduled(ctx)
+	return f.Scheduled(withFunction(ctx, logicalID))
 }
 
 // Close stops everything the stack started.
@@ -398,7 +411,7 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if route.IAM {
 		ev.RequestContext.Authorizer = iamAuthorizer()
 	}
-	resp, err := s.functions[fn].HTTP(r.Context(), ev)
+	resp, err := s.functions[fn].HTTP(withFunction(r.Context(), fn), ev)
 	if err != nil {
 		slog.Error("function failed", "function", fn, "err", err)
 		writeResponse(w, httpapi.Errorf(http.StatusInternalServerError, "internal", "Internal Server Error").Response())

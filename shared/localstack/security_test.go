@@ -76,10 +76,7 @@ func (h *harness) ledgerSnapshot(openids ...string) string {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		msgs, err := h.s.Backend.Store.UserMessages(h.t.Context(), h.appid, o)
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		msgs := h.messages(o, nil)
 		fmt.Fprintf(&b, "%s rows %+v messages %d\n", o, rows, len(msgs))
 	}
 	fmt.Fprintf(&b, "WeChat sends %d", h.s.Sim.Stats().Calls[sendPath])
@@ -347,9 +344,9 @@ func TestAnotherAppsMessageIsNotFound(t *testing.T) {
 	// The same table may serve another app (another stack, one account).
 	const foreign = "mforeignmessageidaaaaaaaaa"
 	now := time.Now()
-	err := h.s.Backend.Store.Claim(t.Context(), store.Message{
+	err := h.s.Backend.Store.Remember(t.Context(), store.Message{
 		ID: foreign, AppID: "wx00000000000000ff", OpenID: u.openid, TemplateID: oneTime,
-		Status: ledger.Pending, CreatedAt: now, UpdatedAt: now,
+		Status: ledger.Failed, CreatedAt: now, UpdatedAt: now, AnswerStatus: 409, Answer: "{}",
 	}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

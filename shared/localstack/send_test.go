@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
@@ -146,7 +147,7 @@ func TestOutcomeTable(t *testing.T) {
 			if got := h.inbox(u.openid, oneTime); got != c.delivered {
 				t.Fatalf("%d delivered, want %d", got, c.delivered)
 			}
-			msgs, _ := h.s.Backend.Store.UserMessages(t.Context(), h.appid, u.openid)
+			msgs := h.messages(u.openid, func(ms []store.Message) bool { return len(ms) == 1 && ms[0].Status == c.msgStatus })
 			if len(msgs) != 1 || msgs[0].Status != c.msgStatus {
 				t.Fatalf("message records %+v, want one %s\nlogs:\n%s", msgs, c.msgStatus, h.logs)
 			}

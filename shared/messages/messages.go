@@ -183,10 +183,12 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 }
 
 // Send validates the data against the catalogue and sends one message,
-// spending the user's credit exactly once.
+// spending the user's credit exactly once: the reservation (with the pending
+// message record) is one DynamoDB transaction, the settlement another.
 func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
 	m := r.Message
-	if err := h.Validate(ctx, m); err != nil {
+	kind, err := h.validate(ctx, m)
+	if err != nil {
 		return httpapi.Response{}, err
 	}
 
@@ -194,30 +196,27 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	rec := store.Message{
 		ID: ids.Random('m'), AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID, Page: m.Page,
 		Status: ledger.Pending, IdempotencyKey: r.IdempotencyKey, BroadcastID: r.BroadcastID,
-		CreatedAt: now, UpdatedAt: now,
+		Kind: kind, Attempt: ids.Random('a'), CreatedAt: now, UpdatedAt: now,
 	}
-	claimed := false
+	var window time.Duration
 	if r.IdempotencyKey != "" {
 		rec.ID = ids.Derived('k', h.AppID, r.IdempotencyKey) // every repeat of the key finds it
-		err := h.Store.Claim(ctx, rec, IdempotencyWindow)
-		var dup *store.DuplicateError
-		switch {
-		case errors.As(err, &dup):
-			return replay(dup.Existing, m)
-		case err != nil:
-			return httpapi.Response{}, storeUnavailable(err)
-		}
-		claimed = true
+		window = IdempotencyWindow
 	}
-
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
-	row, err := h.Store.Reserve(ctx, rowKey)
-	if err != nil {
-		var refused *store.RefusedError
-		if errors.As(err, &refused) {
-			return h.finishUnreserved(ctx, rec, claimed, noCredit(refused.Refusal))
+	err = h.Store.Reserve(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	var dup *store.DuplicateError
+	var refused *store.RefusedError
+	switch {
+	case errors.As(err, &dup):
+		return replay(dup.Existing, m)
+	case errors.As(err, &refused):
+		return h.refuse(ctx, rec, m, window, noCredit(refused.Refusal))
+	case err != nil:
+		if store.MayHaveWritten(err) {
+			h.undoReservation(ctx, rowKey, rec)
 		}
-		return h.finishUnreserved(ctx, rec, claimed, storeUnavailable(err))
+		return httpapi.Response{}, storeUnavailable(err)
 	}
 
 	res, sendErr := h.callWeChat(ctx, m)
@@ -237,9 +236,9 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	var answer httpapi.Response
 	if sendErr == nil {
 		body := sentAnswer{MessageID: rec.ID, Status: string(ledger.Sent)}
-		if row.Kind != ledger.LongTerm {
-			left := row.Credits
-			body.CreditsLeft = &left
+		if kind != ledger.LongTerm {
+			// The row says what it is, when the catalogue could not.
+			body.CreditsLeft, kind = h.creditsLeft(ctx, rowKey, kind)
 		}
 		answer = httpapi.JSON(http.StatusOK, body)
 	} else {
@@ -248,30 +247,50 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		answer = e.Response()
 	}
 	rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
-
-	h.settle(ctx, store.Settlement{
-		Row: rowKey, Kind: row.Kind, Effect: out.Credit, Message: rec, Claimed: claimed, Reserved: true,
-	})
-	h.observeSend(rec, row.Kind, out.Credit)
+	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec})
+	h.observeSend(rec, kind, out.Credit)
 	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
 		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
 	return answer, nil
+}
+
+// creditsLeft reads the row's balance after the reservation, for the answer
+// of a successful one-time send (the reservation is a transaction, and
+// DynamoDB's transactions return no values), with the row's kind. The
+// balance is nil for a long-term row and when the store cannot say.
+func (h *Handler) creditsLeft(ctx context.Context, k store.RowKey, kind ledger.Kind) (*int64, ledger.Kind) {
+	row, err := h.Store.Row(ctx, k)
+	if err != nil {
+		h.Logger.WarnContext(ctx, "credits_left unknown", "appid", h.AppID, "err", err)
+		return nil, kind
+	}
+	if row.Kind == ledger.LongTerm {
+		return nil, row.Kind
+	}
+	return &row.Credits, row.Kind
 }
 
 // Validate checks a message against the template catalogue: 404
 // unknown_template, or 422 invalid_data with one detail per bad keyword.
 // Before the catalogue's first sync every message passes.
 func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
+	_, err := h.validate(ctx, m)
+	return err
+}
+
+// validate is Validate that also returns the template's kind (one-time when
+// the catalogue does not know the template).
+func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, error) {
 	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
 	if err != nil {
-		return storeUnavailable(err)
+		return "", storeUnavailable(err)
 	}
 	if synced && !found {
-		return httpapi.Errorf(http.StatusNotFound, "unknown_template",
+		return "", httpapi.Errorf(http.StatusNotFound, "unknown_template",
 			"template %s is not one of this app's templates (GET /v1/templates lists them)", m.TemplateID)
 	}
 	if !found {
-		return nil
+		return ledger.OneTime, nil
 	}
 	data := make(map[string]string, len(m.Data))
 	for k, v := range m.Data {
@@ -279,7 +298,7 @@ func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
 	}
 	problems := catalog.Validate(tpl, data)
 	if len(problems) == 0 {
-		return nil
+		return ledger.KindOf(tpl.Type), nil
 	}
 	h.observeInvalid(m.TemplateID)
 	e := httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_data",
@@ -287,45 +306,69 @@ func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
 	for _, p := range problems {
 		e.Details = append(e.Details, map[string]string{"key": p.Key, "rule": p.Rule, "message": p.Message})
 	}
-	return e
+	return "", e
 }
 
-// finishUnreserved answers a send that never reserved a credit; a claimed
-// Idempotency-Key remembers the answer so a repeat gets it again.
-func (h *Handler) finishUnreserved(ctx context.Context, rec store.Message, claimed bool, e *httpapi.Error) (httpapi.Response, error) {
-	if claimed && e.Status == http.StatusServiceUnavailable {
-		// Nothing happened: free the key, so that the retry the answer asks
-		// for is a new attempt rather than a replay of this 503.
-		if err := h.Store.ReleaseClaim(context.WithoutCancel(ctx), rec.ID); err != nil {
-			h.Logger.ErrorContext(ctx, "claim not released; the key answers request_in_progress until it expires",
-				"message_id", rec.ID, "err", err)
-		}
+// refuse answers a send that may not reserve a credit; with an
+// Idempotency-Key the answer is remembered, so that a repeat gets it again.
+func (h *Handler) refuse(ctx context.Context, rec store.Message, m wechat.Message, window time.Duration, e *httpapi.Error) (httpapi.Response, error) {
+	if rec.IdempotencyKey == "" {
 		return httpapi.Response{}, e
 	}
-	if claimed {
-		resp := e.Response()
-		rec.Status = ledger.Failed
-		rec.AnswerStatus, rec.Answer = resp.StatusCode, resp.Body
-		h.settle(ctx, store.Settlement{Message: rec, Claimed: true})
+	resp := e.Response()
+	rec.Status = ledger.Failed
+	rec.AnswerStatus, rec.Answer = resp.StatusCode, resp.Body
+	err := h.Store.Remember(context.WithoutCancel(ctx), rec, window)
+	var dup *store.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		return replay(dup.Existing, m)
+	case err != nil:
+		h.Logger.ErrorContext(ctx, "refusal not remembered; a repeat of the key may send", "message_id", rec.ID, "err", err)
 	}
 	return httpapi.Response{}, e
 }
 
-// settle writes the outcome, retrying through a short DynamoDB outage. If it
-// still fails, the credit stays counted as in flight (never lost, never
-// invented) and the failure is logged for an operator.
+// undoReservation releases a reservation whose transaction failed without a
+// clear answer: DynamoDB may have written it all the same. If it did, the
+// credit comes back and the key is freed; if it did not, there is nothing to
+// undo. Should the store be down for this too, the sweep finds the pending
+// record later and counts it unknown (never a double delivery).
+func (h *Handler) undoReservation(ctx context.Context, k store.RowKey, rec store.Message) {
+	resp := errStoreUnavailable().Response()
+	rec.Status = ledger.Failed
+	rec.AnswerStatus, rec.Answer = resp.StatusCode, resp.Body
+	err := h.Store.Settle(context.WithoutCancel(ctx), store.Settlement{
+		Row: k, Kind: rec.Kind, Effect: ledger.Release, Message: rec, FreeKey: true,
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSettled) {
+		h.Logger.WarnContext(ctx, "reservation not undone; the sweep will settle it if it was written",
+			"message_id", rec.ID, "err", err)
+	}
+}
+
+// settle writes the outcome, retrying through a short DynamoDB outage (the
+// store already retries conflicts and throttles). If it still fails, the
+// message stays pending with its credit in flight (never lost, never
+// invented), and the sweep settles it as unknown later.
 func (h *Handler) settle(ctx context.Context, st store.Settlement) {
 	ctx = context.WithoutCancel(ctx)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
-			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+			time.Sleep(jitter(time.Duration(50<<attempt) * time.Millisecond))
 		}
-		if err = h.Store.Settle(ctx, st); err == nil {
+		err = h.Store.Settle(ctx, st)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, store.ErrSettled) {
+			h.Logger.WarnContext(ctx, "message settled by the sweep before its send finished", "appid", h.AppID,
+				"message_id", st.Message.ID, "status", st.Message.Status, "err", err)
 			return
 		}
 	}
-	h.Logger.ErrorContext(ctx, "settle failed; the credit stays in flight", "appid", h.AppID,
+	h.Logger.ErrorContext(ctx, "settle failed; the message stays pending until the sweep settles it", "appid", h.AppID,
 		"message_id", st.Message.ID, "status", st.Message.Status, "err", err)
 }
 
@@ -434,6 +477,10 @@ func noCredit(r ledger.Refusal) *httpapi.Error {
 
 func storeUnavailable(err error) *httpapi.Error {
 	slog.Error("store unavailable", "err", err)
+	return errStoreUnavailable()
+}
+
+func errStoreUnavailable() *httpapi.Error {
 	return httpapi.Errorf(http.StatusServiceUnavailable, "store_unavailable",
 		"wxsub's database did not answer; nothing was sent and no credit was spent; retry shortly")
 }

@@ -43,8 +43,10 @@ func (h *Handler) applyItem(ctx context.Context, ev wxpush.Event, it wxpush.Item
 // settle applies a sent event to the message it reports on: found by
 // WeChat's msgid, or, when the send's answer (and with it the msgid) was
 // lost, the user's oldest unknown message for the template. A send that is
-// still in flight has not recorded its message yet, so while the row counts
-// one, the lookup is retried for up to SettleWait.
+// still in flight has not settled yet, so while the row counts one, the
+// lookup is retried for up to SettleWait; and a message settled moments ago
+// may not be in gsi1 yet. In both cases the event fails, so that WeChat
+// delivers it again later rather than it being lost.
 func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, kind ledger.Kind) error {
 	k := store.RowKey{AppID: h.AppID, OpenID: ev.FromUserName, TemplateID: it.TemplateID}
 	wait := h.SettleWait
@@ -54,6 +56,7 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 	deadline := time.Now().Add(wait)
 	var m store.Message
 	found, inFlight := false, false
+	var rowChanged time.Time // when the row last changed
 	for pause := 20 * time.Millisecond; ; pause *= 2 {
 		// The row first, the pointer second: a settlement writes the pointer
 		// and leaves flight in one transaction, so a row seen with nothing
@@ -63,6 +66,7 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 			return err
 		}
 		inFlight = err == nil && row.Inflight > 0
+		rowChanged = row.UpdatedAt
 		if it.MsgID != "" {
 			m, err = h.Store.MessageByWeChatID(ctx, h.AppID, it.MsgID)
 			if err == nil {
@@ -86,14 +90,22 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 	}
 	if !found {
 		var err error
-		if m, found, err = h.unknownMessage(ctx, ev, it); err != nil {
+		var pendingSeen bool
+		if m, found, pendingSeen, err = h.unknownMessage(ctx, ev, it); err != nil {
 			return err
 		}
+		inFlight = inFlight || pendingSeen
 	}
 	if !found && inFlight {
-		// The send has not written its record yet: fail, so that WeChat
-		// delivers the event again later instead of it being lost.
 		return fmt.Errorf("sent event for template %s arrived before its send settled", it.TemplateID)
+	}
+	horizon := h.IndexHorizon
+	if horizon <= 0 {
+		horizon = DefaultIndexHorizon
+	}
+	if !found && time.Since(rowChanged) < horizon {
+		return fmt.Errorf("sent event for template %s: a send settled %s ago may not be indexed yet",
+			it.TemplateID, time.Since(rowChanged).Round(time.Millisecond))
 	}
 	if !found {
 		h.Logger.InfoContext(ctx, "sent event for a message wxsub did not send, or no longer keeps",
@@ -118,18 +130,35 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 }
 
 // unknownMessage returns the user's oldest message for the template whose
-// send got no answer, if it is older than the event.
-func (h *Handler) unknownMessage(ctx context.Context, ev wxpush.Event, it wxpush.Item) (store.Message, bool, error) {
+// send got no answer, if it is older than the event. The user's messages
+// are listed from gsi1, which DynamoDB updates asynchronously (a status there
+// may be stale), so every candidate is read again from the table; pending is
+// true when one of them is still pending (its send has not settled).
+func (h *Handler) unknownMessage(ctx context.Context, ev wxpush.Event, it wxpush.Item) (m store.Message, found, pending bool, err error) {
 	msgs, err := h.Store.UserMessages(ctx, h.AppID, ev.FromUserName)
 	if err != nil {
-		return store.Message{}, false, err
+		return store.Message{}, false, false, err
 	}
 	// Allow for the clocks of WeChat and this server disagreeing a little.
 	latest := time.Unix(ev.CreateTime, 0).Add(time.Minute)
-	for _, m := range msgs {
-		if m.TemplateID == it.TemplateID && m.Status == ledger.Unknown && !m.CreatedAt.After(latest) {
-			return m, true, nil
+	for _, c := range msgs {
+		if c.TemplateID != it.TemplateID || c.CreatedAt.After(latest) ||
+			(c.Status != ledger.Unknown && c.Status != ledger.Pending) {
+			continue
+		}
+		now, err := h.Store.Message(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return store.Message{}, false, false, err
+		}
+		switch now.Status {
+		case ledger.Unknown:
+			return now, true, pending, nil
+		case ledger.Pending:
+			pending = true
 		}
 	}
-	return store.Message{}, false, nil
+	return store.Message{}, false, pending, nil
 }

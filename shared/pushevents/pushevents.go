@@ -39,6 +39,13 @@ const (
 	// DefaultSettleWait bounds how long a sent event waits for a send of the
 	// same user still in flight to record its message.
 	DefaultSettleWait = 2 * time.Second
+	// DefaultIndexHorizon is how long after a ledger row last changed a sent event
+	// that finds no message is refused rather than dropped: the user's
+	// messages are found through gsi1, which DynamoDB updates asynchronously
+	// (typically within a second: "Global secondary indexes ... eventually
+	// consistent", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes).
+	// WeChat retries a push that is not answered "success".
+	DefaultIndexHorizon = 30 * time.Second
 )
 
 // Handler is the events function.
@@ -57,6 +64,8 @@ type Handler struct {
 	Now func() time.Time
 	// SettleWait is DefaultSettleWait when zero.
 	SettleWait time.Duration
+	// IndexHorizon is DefaultIndexHorizon when zero.
+	IndexHorizon time.Duration
 }
 
 // Routes served by the handler.

@@ -71,6 +71,12 @@ var expectations = map[string]expectation{
 		}
 	}},
 	"quota-watch.json": {},
+	// Nothing is pending on a fresh table: the sweep settles nothing.
+	"sweep.json": {check: func(t *testing.T, body map[string]any, _ map[string]string) {
+		if body["swept"] != float64(0) {
+			t.Errorf("the sweep of a fresh table answered %v, want swept 0", body)
+		}
+	}},
 
 	// The push samples are signed with the example push token AAAAA, not the test's.
 	"wechat-events-get.json":  {status: 401, code: "invalid_signature"},
@@ -79,6 +85,8 @@ var expectations = map[string]expectation{
 	// No SQS exists here: the POST sample fails validation before anything is queued.
 	"broadcasts-post.json": {status: 400, code: "invalid_data"},
 	"broadcasts-get.json":  {status: 404, code: "broadcast_not_found"},
+	// The outcomes of a broadcast that does not exist.
+	"broadcasts-messages-get.json": {status: 404, code: "broadcast_not_found"},
 	// A job of a broadcast that does not exist is dropped, not retried.
 	"broadcast-worker.json": {check: func(t *testing.T, body map[string]any, _ map[string]string) {
 		if f, ok := body["batchItemFailures"].([]any); !ok || len(f) != 0 {

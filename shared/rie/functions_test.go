@@ -21,11 +21,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/truora/minidyn/server"
-
+	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/rie"
 	"github.com/wxsub/wxsub/shared/samtemplate"
 	"github.com/wxsub/wxsub/shared/wechatsim"
@@ -46,17 +42,15 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		t.FailNow()
 	}
 
-	// DynamoDB, with the template's table.
+	// DynamoDB, with the template's table: the local one, as realistic as
+	// in every other test (conflicts, write budgets, index lag).
 	const table = "wxsub"
-	ddb := httptest.NewServer(server.NewServer())
-	t.Cleanup(ddb.Close)
-	db := dynamodb.New(dynamodb.Options{
-		Region:                          "us-east-1",
-		BaseEndpoint:                    aws.String(ddb.URL),
-		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
-		DisableValidateResponseChecksum: true, // minidyn sends no CRC32 header
-	})
-	if _, err := db.CreateTable(t.Context(), tpl.Table.CreateTableInput(table)); err != nil {
+	ddb, err := localdb.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ddb.Close() })
+	if err := localdb.EnsureTable(t.Context(), ddb.Client(), tpl.Table.CreateTableInput(table)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -86,6 +80,9 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		"WXSUB_SECRETS":    "", // locally the secrets are in the environment
 		// No sample reaches SQS: the POST fails validation, the worker's job is dropped.
 		"BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/wxsub-BroadcastQueue-local",
+		// The defaults of template.yaml's BroadcastRate and BroadcastWorkers.
+		"BROADCAST_RATE":    "50",
+		"BROADCAST_WORKERS": "10",
 	}
 
 	for _, fn := range tpl.Functions {

@@ -172,6 +172,57 @@ func TestParseRoutesAndSchedules(t *testing.T) {
 	}
 }
 
+func TestParseMaximumConcurrencyFromAParameter(t *testing.T) {
+	tpl := mustParse(t, []byte(`Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Workers: {Type: Number, MinValue: 2, MaxValue: 50, Default: 10}
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {WxsubCodeDir: functions/fn}
+    Properties:
+      Events:
+        Jobs:
+          Type: SQS
+          Properties: {Queue: !GetAtt Q.Arn, ScalingConfig: {MaximumConcurrency: !Ref Workers}}
+`+minimalTable))
+	want := Queue{Name: "Jobs", Resource: "Q", BatchSize: DefaultBatchSize, MaxConcurrency: 10, MaxConcurrencyParam: "Workers"}
+	if got := tpl.Functions[0].Queues[0]; got != want {
+		t.Errorf("queue %+v, want %+v", got, want)
+	}
+	if p := tpl.Parameters["Workers"]; p != (Parameter{Type: "Number", MinValue: "2", MaxValue: "50", Default: "10"}) {
+		t.Errorf("parameter %+v", p)
+	}
+
+	for name, param := range map[string]string{
+		"not a parameter": "",
+		"a String":        "Workers: {Type: String, Default: '10'}",
+		"no MinValue":     "Workers: {Type: Number, MaxValue: 50, Default: 10}",
+		"MinValue 1":      "Workers: {Type: Number, MinValue: 1, MaxValue: 50, Default: 10}",
+		"MaxValue 2000":   "Workers: {Type: Number, MinValue: 2, MaxValue: 2000, Default: 10}",
+		"no Default":      "Workers: {Type: Number, MinValue: 2, MaxValue: 50}",
+		"Default above":   "Workers: {Type: Number, MinValue: 2, MaxValue: 50, Default: 60}",
+	} {
+		params := ""
+		if param != "" {
+			params = "Parameters:\n  " + param + "\n"
+		}
+		_, err := Parse([]byte(params + `Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {WxsubCodeDir: functions/fn}
+    Properties:
+      Events:
+        Jobs:
+          Type: SQS
+          Properties: {Queue: !GetAtt Q.Arn, ScalingConfig: {MaximumConcurrency: !Ref Workers}}
+` + minimalTable))
+		if err == nil || !strings.Contains(err.Error(), "MaximumConcurrency") {
+			t.Errorf("%s: Parse answered %v, want an error naming MaximumConcurrency", name, err)
+		}
+	}
+}
+
 func TestParseRate(t *testing.T) {
 	for expr, want := range map[string]time.Duration{
 		"rate(1 minute)":          time.Minute,

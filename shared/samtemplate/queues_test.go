@@ -38,10 +38,26 @@ func TestTheBroadcastWorkerIsBounded(t *testing.T) {
 	if q.Resource != "BroadcastQueue" {
 		t.Errorf("the worker consumes %s, want BroadcastQueue", q.Resource)
 	}
-	// The rate of a broadcast is the worker's concurrency times one WeChat
-	// call at a time; an unbounded worker would scale with the queue.
-	if q.MaxConcurrency != 2 {
-		t.Errorf("the worker's MaximumConcurrency is %d, want 2", q.MaxConcurrency)
+	// Each worker invocation sends at BROADCAST_RATE / BROADCAST_WORKERS a
+	// second, so the rate of all broadcasts holds only while at most
+	// BROADCAST_WORKERS invocations run: MaximumConcurrency is that parameter.
+	// An unbounded worker would scale with the queue.
+	if q.MaxConcurrencyParam != "BroadcastWorkers" || q.MaxConcurrency != 10 {
+		t.Errorf("the worker's MaximumConcurrency is %q (default %d), want !Ref BroadcastWorkers (default 10)", q.MaxConcurrencyParam, q.MaxConcurrency)
+	}
+	for v, param := range map[string]string{"BROADCAST_RATE": "BroadcastRate", "BROADCAST_WORKERS": "BroadcastWorkers"} {
+		if got := worker.Env[v]; got != "!Ref "+param {
+			t.Errorf("the worker's %s is %q, want !Ref %s", v, got, param)
+		}
+	}
+	for name, want := range map[string]Parameter{
+		"BroadcastRate": {Type: "Number", MinValue: "1", MaxValue: "1000", Default: "50"},
+		// 2 to 1000 is what AWS allows for MaximumConcurrency.
+		"BroadcastWorkers": {Type: "Number", MinValue: "2", MaxValue: "1000", Default: "10"},
+	} {
+		if got := s.tpl.Parameters[name]; got != want {
+			t.Errorf("parameter %s is %+v, want %+v", name, got, want)
+		}
 	}
 	if !q.ReportBatchItemFailures {
 		t.Error("the worker does not report batch item failures: one failed job would bring back the whole batch")

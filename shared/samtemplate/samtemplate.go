@@ -8,7 +8,8 @@
 // SQS events, and one AWS::DynamoDB::Table. CloudFormation's short-form tags
 // (!Ref, !Sub, !GetAtt, !If, ...) are accepted anywhere; they are not
 // evaluated, except that values the reader needs (a path, a timeout, a key
-// name) must be literals.
+// name) must be literals, and an SQS event's MaximumConcurrency a literal or
+// a !Ref to a bounded Number parameter, read as its default.
 //
 // Each function names its source folder in its Metadata, beside the SAM build
 // method (SAM ignores keys it does not know):
@@ -48,6 +49,17 @@ type Template struct {
 	Functions []Function
 	// Table is the one AWS::DynamoDB::Table.
 	Table Table
+	// Parameters are the template's parameters, by name.
+	Parameters map[string]Parameter
+}
+
+// Parameter is one of the template's Parameters, its values as written.
+type Parameter struct {
+	Type string
+	// Default is "" when the parameter has none.
+	Default string
+	// MinValue and MaxValue bound a Number parameter; "" when unset.
+	MinValue, MaxValue string
 }
 
 // Function is one Lambda function of the template, with Globals.Function merged in.
@@ -93,8 +105,12 @@ type Queue struct {
 	// BatchSize is the most messages one invocation receives (SAM's default 10).
 	BatchSize int
 	// MaxConcurrency is ScalingConfig.MaximumConcurrency, the most
-	// invocations the queue drives at once; 0 when unbounded.
+	// invocations the queue drives at once; 0 when unbounded. When it is
+	// given by a parameter, this is the parameter's default.
 	MaxConcurrency int
+	// MaxConcurrencyParam is the parameter MaximumConcurrency refers to
+	// (!Ref); "" for a literal.
+	MaxConcurrencyParam string
 	// ReportBatchItemFailures reports whether the function may answer which
 	// messages of a batch failed (FunctionResponseTypes), so that only those
 	// are delivered again.
@@ -166,7 +182,7 @@ func parse(data []byte) (*Template, error) {
 		return nil, errors.New("the template has no Resources mapping")
 	}
 
-	t := &Template{}
+	t := &Template{Parameters: parseParameters(get(root, "Parameters"))}
 	tables := 0
 	routeOwner := map[string]string{}
 	for _, kv := range pairs(resources) {
@@ -174,7 +190,7 @@ func parse(data []byte) (*Template, error) {
 		typ, _ := literal(get(res, "Type"))
 		switch typ {
 		case "AWS::Serverless::Function":
-			fn, err := parseFunction(id, res, globals)
+			fn, err := parseFunction(id, res, globals, t.Parameters)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", id, err)
 			}
@@ -203,7 +219,21 @@ func parse(data []byte) (*Template, error) {
 	return t, nil
 }
 
-func parseFunction(id string, res, globals *yaml.Node) (Function, error) {
+// parseParameters reads the Parameters mapping.
+func parseParameters(n *yaml.Node) map[string]Parameter {
+	params := map[string]Parameter{}
+	for _, kv := range pairs(n) {
+		var p Parameter
+		p.Type, _ = literal(get(kv[1], "Type"))
+		p.Default, _ = literal(get(kv[1], "Default"))
+		p.MinValue, _ = literal(get(kv[1], "MinValue"))
+		p.MaxValue, _ = literal(get(kv[1], "MaxValue"))
+		params[kv[0].Value] = p
+	}
+	return params
+}
+
+func parseFunction(id string, res, globals *yaml.Node, params map[string]Parameter) (Function, error) {
 	fn := Function{LogicalID: id, Timeout: DefaultTimeout, Env: map[string]string{}}
 	props := get(res, "Properties")
 
@@ -254,7 +284,7 @@ func parseFunction(id string, res, globals *yaml.Node) (Function, error) {
 			}
 			fn.Schedules = append(fn.Schedules, s)
 		case "SQS":
-			q, err := parseQueue(name, ep)
+			q, err := parseQueue(name, ep, params)
 			if err != nil {
 				return fn, fmt.Errorf("event %s: %w", name, err)
 			}
@@ -265,9 +295,10 @@ func parseFunction(id string, res, globals *yaml.Node) (Function, error) {
 }
 
 // parseQueue reads an SQS event. Its Queue must be the Arn of a queue of the
-// template; BatchSize and ScalingConfig.MaximumConcurrency, when set, must be
-// literals within Lambda's limits.
-func parseQueue(name string, props *yaml.Node) (Queue, error) {
+// template; BatchSize, when set, must be a literal within Lambda's limits,
+// and ScalingConfig.MaximumConcurrency a literal or a Number parameter
+// (!Ref) whose MinValue, MaxValue and Default are within them.
+func parseQueue(name string, props *yaml.Node, params map[string]Parameter) (Queue, error) {
 	q := Queue{Name: name, BatchSize: DefaultBatchSize}
 	if fn, arg, ok := intrinsic(get(props, "Queue")); ok && fn == "Fn::GetAtt" {
 		id, attr, _ := strings.Cut(arg.Value, ".")
@@ -298,11 +329,20 @@ func parseQueue(name string, props *yaml.Node) (Queue, error) {
 		q.BatchSize = v
 	}
 	if n := get(props, "ScalingConfig", "MaximumConcurrency"); n != nil {
-		v, err := whole(n, "ScalingConfig.MaximumConcurrency", 2, 1000)
-		if err != nil {
-			return Queue{}, err
+		const field, lo, hi = "ScalingConfig.MaximumConcurrency", 2, 1000
+		if fn, arg, ok := intrinsic(n); ok && fn == "Ref" {
+			v, err := wholeParam(params, arg.Value, field, lo, hi)
+			if err != nil {
+				return Queue{}, fmt.Errorf("line %d: %w", n.Line, err)
+			}
+			q.MaxConcurrency, q.MaxConcurrencyParam = v, arg.Value
+		} else {
+			v, err := whole(n, field, lo, hi)
+			if err != nil {
+				return Queue{}, err
+			}
+			q.MaxConcurrency = v
 		}
-		q.MaxConcurrency = v
 	}
 	for _, t := range items(get(props, "FunctionResponseTypes")) {
 		v, ok := literal(t)
@@ -312,6 +352,30 @@ func parseQueue(name string, props *yaml.Node) (Queue, error) {
 		q.ReportBatchItemFailures = true
 	}
 	return q, nil
+}
+
+// wholeParam checks that the parameter name, which field refers to, is a
+// Number that can only take whole values from lo to hi (its MinValue,
+// MaxValue and Default are whole numbers within them) and returns its default.
+func wholeParam(params map[string]Parameter, name, field string, lo, hi int) (int, error) {
+	p, ok := params[name]
+	if !ok {
+		return 0, fmt.Errorf("%s refers to %s, which is not a parameter of the template", field, name)
+	}
+	if p.Type != "Number" {
+		return 0, fmt.Errorf("%s refers to parameter %s, which is not a Number", field, name)
+	}
+	bound := func(v string) (int, bool) {
+		n, err := strconv.Atoi(v)
+		return n, err == nil && n >= lo && n <= hi
+	}
+	lower, okMin := bound(p.MinValue)
+	upper, okMax := bound(p.MaxValue)
+	def, okDef := bound(p.Default)
+	if !okMin || !okMax || !okDef || def < lower || def > upper {
+		return 0, fmt.Errorf("%s refers to parameter %s, which needs a whole MinValue, MaxValue and Default from %d to %d", field, name, lo, hi)
+	}
+	return def, nil
 }
 
 func parseRoute(props *yaml.Node) (Route, error) {

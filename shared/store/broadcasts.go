@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxsub/wxsub/shared/ledger"
 )
 
 // Broadcast is one send of a template to every user who may receive it.
@@ -25,9 +27,14 @@ type Broadcast struct {
 	// FanoutDone is set once every eligible user has been queued.
 	FanoutDone bool  `dynamodbav:"fanout_done"`
 	Queued     int64 `dynamodbav:"queued"`
-	Sent       int64 `dynamodbav:"sent"`
-	NoCredit   int64 `dynamodbav:"no_credit"`
-	Failed     int64 `dynamodbav:"failed"`
+	// Sent, NoCredit, Failed and Unknown count the queued users' outcomes;
+	// they live in CounterShards items beside the broadcast's (pk
+	// B#<id>#<shard>, sk C) and Broadcast adds them up. A sent event moves
+	// an unknown send to Sent or Failed.
+	Sent     int64 `dynamodbav:"-"`
+	NoCredit int64 `dynamodbav:"-"`
+	Failed   int64 `dynamodbav:"-"`
+	Unknown  int64 `dynamodbav:"-"`
 }
 
 // BroadcastRetention is how long broadcast records are kept.
@@ -59,72 +66,138 @@ func (s *Store) PutBroadcast(ctx context.Context, b Broadcast) error {
 	return nil
 }
 
-// Broadcast reads one broadcast.
+func broadcastShardKey(id string, shard int) map[string]types.AttributeValue {
+	return key(fmt.Sprintf("B#%s#%02d", id, shard), "C")
+}
+
+// Broadcast reads one broadcast with its counts, in one BatchGetItem;
+// ErrNotFound when there is none or it has expired.
 func (s *Store) Broadcast(ctx context.Context, id string) (Broadcast, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: broadcastKey(id), ConsistentRead: aws.Bool(true),
-	})
+	keys := []map[string]types.AttributeValue{broadcastKey(id)}
+	for i := range CounterShards {
+		keys = append(keys, broadcastShardKey(id, i))
+	}
+	items, err := s.batchGet(ctx, keys)
 	if err != nil {
 		return Broadcast{}, fmt.Errorf("store: get broadcast: %w", err)
 	}
-	if out.Item == nil {
+	var b Broadcast
+	found := false
+	var shards []broadcastShard
+	for _, item := range items {
+		if sk, _ := item[SortKey].(*types.AttributeValueMemberS); sk != nil && sk.Value == "B" {
+			var it broadcastItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return Broadcast{}, fmt.Errorf("store: decode broadcast: %w", err)
+			}
+			if it.TTL > 0 && s.now().Unix() > it.TTL {
+				return Broadcast{}, ErrNotFound // DynamoDB's TTL deletes lazily
+			}
+			b, found = it.Broadcast, true
+			continue
+		}
+		var sh broadcastShard
+		if err := attributevalue.UnmarshalMap(item, &sh); err != nil {
+			return Broadcast{}, fmt.Errorf("store: decode broadcast counts: %w", err)
+		}
+		shards = append(shards, sh)
+	}
+	if !found {
 		return Broadcast{}, ErrNotFound
 	}
-	var it broadcastItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return Broadcast{}, fmt.Errorf("store: decode broadcast: %w", err)
+	for _, sh := range shards {
+		b.Sent += sh.Sent
+		b.NoCredit += sh.NoCredit
+		b.Failed += sh.Failed
+		b.Unknown += sh.Unknown
 	}
-	return it.Broadcast, nil
+	return b, nil
+}
+
+// broadcastShard is one of the items a broadcast's outcome counts are spread over.
+type broadcastShard struct {
+	Sent     int64 `dynamodbav:"sent"`
+	NoCredit int64 `dynamodbav:"no_credit"`
+	Failed   int64 `dynamodbav:"failed"`
+	Unknown  int64 `dynamodbav:"unknown"`
 }
 
 // BroadcastCounts are increments of a broadcast's counters.
 type BroadcastCounts struct {
-	Queued, Sent, NoCredit, Failed int64
+	Queued int64
 	// FanoutDone marks that every eligible user has been queued.
 	FanoutDone bool
+	// Failed counts users that failed without a settlement (the catalogue
+	// changed under the broadcast).
+	Failed int64
 }
 
-// AddBroadcastCounts adds to a broadcast's counters atomically.
+// AddBroadcastCounts adds to a broadcast's counters atomically: Queued and
+// FanoutDone on the broadcast's item (one write per page of users), Failed
+// on a shard.
 func (s *Store) AddBroadcastCounts(ctx context.Context, id string, c BroadcastCounts) error {
-	expr := "SET queued = queued + :q, sent = sent + :s, no_credit = no_credit + :n, failed = failed + :f"
-	values := map[string]types.AttributeValue{
-		":q": num(c.Queued), ":s": num(c.Sent), ":n": num(c.NoCredit), ":f": num(c.Failed),
+	if c.Queued != 0 || c.FanoutDone {
+		expr := "SET queued = queued + :q"
+		values := map[string]types.AttributeValue{":q": num(c.Queued)}
+		if c.FanoutDone {
+			expr += ", fanout_done = :t"
+			values[":t"] = &types.AttributeValueMemberBOOL{Value: true}
+		}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       broadcastKey(id),
+			UpdateExpression:          aws.String(expr),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: values,
+		})
+		if err != nil {
+			return fmt.Errorf("store: count broadcast %s: %w", id, err)
+		}
 	}
-	if c.FanoutDone {
-		expr += ", fanout_done = :t"
-		values[":t"] = &types.AttributeValueMemberBOOL{Value: true}
-	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       broadcastKey(id),
-		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: values,
-	})
-	if err != nil {
-		return fmt.Errorf("store: count broadcast %s: %w", id, err)
+	if c.Failed != 0 {
+		u := s.broadcastCountUpdate(id, "failed", "")
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+		})
+		if err != nil {
+			return fmt.Errorf("store: count broadcast %s: %w", id, err)
+		}
 	}
 	return nil
 }
 
-// broadcastCountUpdate is the broadcast's share of a settlement: the message's
-// outcome counted once, in the same transaction that settles it, so that a
-// job the queue delivers twice (or that stops half-way) never counts a user
-// twice or not at all. The answer decides: 200 sent, 409 no credit, else failed.
-func (s *Store) broadcastCountUpdate(m Message) *types.Update {
-	counter := "failed"
-	switch m.AnswerStatus {
-	case 200:
-		counter = "sent"
-	case 409:
-		counter = "no_credit"
+// outcomeCounter names the broadcast counter a settled message adds to: its
+// answer decides (200 sent, 409 no credit), and a send whose outcome is
+// unknown is unknown until its sent event arrives.
+func outcomeCounter(m Message) string {
+	switch {
+	case m.AnswerStatus == 200:
+		return "sent"
+	case m.AnswerStatus == 409:
+		return "no_credit"
+	case m.Status == ledger.Unknown:
+		return "unknown"
+	}
+	return "failed"
+}
+
+// broadcastCountUpdate adds one to counter (and takes one from minus, when
+// set) on a shard of the broadcast's counts chosen at random. A settlement
+// carries it in its transaction, so that a job the queue delivers twice (or
+// that stops half-way) never counts a user twice or not at all.
+func (s *Store) broadcastCountUpdate(id, counter, minus string) *types.Update {
+	names := map[string]string{"#c": counter}
+	expr := "SET #c = if_not_exists(#c, :zero) + :one"
+	if minus != "" {
+		names["#m"] = minus
+		expr += ", #m = if_not_exists(#m, :zero) - :one"
 	}
 	return &types.Update{
 		TableName:                 aws.String(s.table),
-		Key:                       broadcastKey(m.BroadcastID),
-		UpdateExpression:          aws.String("SET #c = #c + :one"),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeNames:  map[string]string{"#c": counter},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		Key:                       broadcastShardKey(id, shard()),
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":zero": num(0)},
 	}
 }

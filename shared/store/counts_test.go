@@ -33,15 +33,13 @@ func TestSettlementsAndGrantsCountToday(t *testing.T) {
 		if _, err := s.ApplyTap(ctx, k, kind, ledger.OnTap(kind, ledger.TapAccept)); err != nil {
 			t.Fatal(err)
 		}
-		row, err := s.Reserve(ctx, k)
+		m, err := reserve(ctx, s, k, kind)
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := time.Now()
-		m := store.Message{ID: fmt.Sprintf("m%025d", i), AppID: app, OpenID: k.OpenID, TemplateID: k.TemplateID,
-			Status: status, ErrCode: code, CreatedAt: now, UpdatedAt: now}
+		m.Status, m.ErrCode = status, code
 		before := requests(tb)
-		if err := s.Settle(ctx, store.Settlement{Row: k, Kind: row.Kind, Effect: effect, Message: m, Reserved: true}); err != nil {
+		if err := s.Settle(ctx, store.Settlement{Row: k, Kind: kind, Effect: effect, Message: m}); err != nil {
 			t.Fatal(err)
 		}
 		if n := requests(tb) - before; tb.Server != nil && n != 1 {

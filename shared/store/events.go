@@ -263,11 +263,13 @@ type DeliveryReport struct {
 // send, so its credit stays spent. changed is false when m was no longer sent
 // or unknown (a repeated event, or one for a message already final).
 func (s *Store) RecordDelivery(ctx context.Context, m Message, r DeliveryReport) (changed bool, err error) {
+	if m.Status != ledger.Sent && m.Status != ledger.Unknown {
+		return false, nil
+	}
 	now := millis(s.now())
 	sets := []string{"#st = :st", "updated_at = :now"}
 	values := map[string]types.AttributeValue{
-		":st": str(string(r.Delivery.Status)), ":now": num(now),
-		":sent": str(string(ledger.Sent)), ":unknown": str(string(ledger.Unknown)),
+		":st": str(string(r.Delivery.Status)), ":now": num(now), ":was": str(string(m.Status)),
 	}
 	if m.WeChatMsgID == "" && r.WeChatMsgID != "" {
 		sets = append(sets, "wechat_msgid = :wx")
@@ -280,10 +282,12 @@ func (s *Store) RecordDelivery(ctx context.Context, m Message, r DeliveryReport)
 		values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 	}
 	items := []types.TransactWriteItem{{Update: &types.Update{
-		TableName:                 aws.String(s.table),
-		Key:                       key(messagePK(m.ID), "M"),
-		UpdateExpression:          aws.String("SET " + strings.Join(sets, ", ")),
-		ConditionExpression:       aws.String("#st = :sent OR #st = :unknown"),
+		TableName:        aws.String(s.table),
+		Key:              key(messagePK(m.ID), "M"),
+		UpdateExpression: aws.String("SET " + strings.Join(sets, ", ")),
+		// As m was read: a message that moved meanwhile is read again by the
+		// caller's retry of the push (the counts below depend on it).
+		ConditionExpression:       aws.String("#st = :was"),
 		ExpressionAttributeNames:  map[string]string{"#st": "status"},
 		ExpressionAttributeValues: values,
 	}}}
@@ -303,6 +307,14 @@ func (s *Store) RecordDelivery(ctx context.Context, m Message, r DeliveryReport)
 			u.ExpressionAttributeValues = map[string]types.AttributeValue{":zero": num(0), ":now": num(now)}
 		}
 		items = append(items, types.TransactWriteItem{Update: u})
+	}
+	if m.BroadcastID != "" && m.Status == ledger.Unknown {
+		// The broadcast counted the send unknown: now it knows.
+		to := "sent"
+		if r.Delivery.Status == ledger.Failed {
+			to = "failed"
+		}
+		items = append(items, types.TransactWriteItem{Update: s.broadcastCountUpdate(m.BroadcastID, to, "unknown")})
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {

@@ -185,14 +185,13 @@ func TestClaimsRefuseRepeatsUntilTheyExpire(t *testing.T) {
 func sent(t *testing.T, s *store.Store, k store.RowKey, id, msgid string, status ledger.MessageStatus) store.Message {
 	t.Helper()
 	ctx := context.Background()
-	row, err := s.Reserve(ctx, k)
-	if err != nil {
+	m := pending(k, ledger.OneTime)
+	m.ID = id
+	if err := s.Reserve(ctx, store.Reservation{Row: k, Message: m}); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	m := store.Message{ID: id, AppID: k.AppID, OpenID: k.OpenID, TemplateID: k.TemplateID,
-		Status: status, WeChatMsgID: msgid, CreatedAt: now, UpdatedAt: now}
-	if err := s.Settle(ctx, store.Settlement{Row: k, Kind: row.Kind, Effect: ledger.Spend, Message: m, Reserved: true}); err != nil {
+	m.Status, m.WeChatMsgID = status, msgid
+	if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: ledger.Spend, Message: m}); err != nil {
 		t.Fatal(err)
 	}
 	return m

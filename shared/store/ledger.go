@@ -166,8 +166,12 @@ func (s *Store) updateTap(ctx context.Context, k RowKey, kind ledger.Kind, ch le
 	values := map[string]types.AttributeValue{
 		":kind": str(string(kind)), ":cost": num(kind.Cost()), ":now": num(millis(s.now())),
 	}
+	// DynamoDB refuses a name or value the expressions do not use, so #st
+	// travels only with its clause.
+	names := map[string]string{"#kind": "kind"}
 	if ch.Status != ledger.StatusNone {
 		sets = append(sets, "#st = :st")
+		names["#st"] = "status"
 		values[":st"] = str(string(ch.Status))
 	}
 	if ch.Grant > 0 {
@@ -183,7 +187,7 @@ func (s *Store) updateTap(ctx context.Context, k RowKey, kind ledger.Kind, ch le
 		Key:                       key(k.pk(), k.sk()),
 		UpdateExpression:          aws.String("SET " + strings.Join(sets, ", ")),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeNames:  map[string]string{"#kind": "kind", "#st": "status"},
+		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
@@ -204,45 +208,6 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string { return "store: send refused: " + string(e.Refusal) }
-
-// Reserve spends one credit of a one-time row (or checks a long-term row is
-// accepted) and counts the send as in flight, in one conditional update. It
-// returns the row after the reservation, or a *RefusedError.
-func (s *Store) Reserve(ctx context.Context, k RowKey) (ledger.Row, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.table),
-		Key:              key(k.pk(), k.sk()),
-		UpdateExpression: aws.String("SET credits = credits - cost, spent = spent + cost, inflight = inflight + :one, updated_at = :now"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND #st <> :ban AND " +
-			"((cost = :one AND credits >= :one) OR (cost = :zero AND #st = :accept))"),
-		ExpressionAttributeNames: map[string]string{"#st": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":zero": num(0), ":now": num(millis(s.now())),
-			":ban": str(string(ledger.Ban)), ":accept": str(string(ledger.Accept)),
-		},
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err == nil {
-		return decodeRow(out.Attributes)
-	}
-	if !isConditionFailed(err) {
-		return ledger.Row{}, fmt.Errorf("store: reserve credit: %w", err)
-	}
-	old := conditionOld(err)
-	if old == nil {
-		return ledger.Row{}, &RefusedError{Refusal: ledger.RefusedNoCredit}
-	}
-	r, derr := decodeRow(old)
-	if derr != nil {
-		return ledger.Row{}, derr
-	}
-	refusal := ledger.CanReserve(r)
-	if refusal == ledger.NoRefusal {
-		refusal = ledger.RefusedNoCredit
-	}
-	return ledger.Row{}, &RefusedError{Refusal: refusal, Row: r}
-}
 
 // settleUpdate is the ledger half of a settlement: the send leaves flight and
 // its credit is spent, released, or spent with the rest revoked.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,8 +35,13 @@ type Message struct {
 	// IdempotencyKey is the caller's Idempotency-Key, when it sent one.
 	IdempotencyKey string
 	BroadcastID    string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Kind is the template's kind when the send reserved its credit.
+	Kind ledger.Kind
+	// Attempt is a random id of the send that wrote the record, so that a
+	// settlement applies only to the reservation it follows.
+	Attempt   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// AnswerStatus and Answer are the HTTP answer given to the send, returned
 	// again to a repeat of the same Idempotency-Key.
 	AnswerStatus int
@@ -59,6 +66,8 @@ type messageItem struct {
 	Accepted       bool   `dynamodbav:"accepted,omitempty"`
 	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
 	BroadcastID    string `dynamodbav:"broadcast_id,omitempty"`
+	Kind           string `dynamodbav:"kind,omitempty"`
+	Attempt        string `dynamodbav:"attempt,omitempty"`
 	CreatedAt      int64  `dynamodbav:"created_at"`
 	UpdatedAt      int64  `dynamodbav:"updated_at"`
 	AnswerStatus   int    `dynamodbav:"answer_status,omitempty"`
@@ -75,7 +84,7 @@ func newMessageItem(m Message) messageItem {
 		TTL:    m.CreatedAt.Add(MessageRetention).Unix(),
 		ID:     m.ID, AppID: m.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID, Page: m.Page,
 		Status: string(m.Status), ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, Accepted: m.Accepted,
-		IdempotencyKey: m.IdempotencyKey, BroadcastID: m.BroadcastID,
+		IdempotencyKey: m.IdempotencyKey, BroadcastID: m.BroadcastID, Kind: string(m.Kind), Attempt: m.Attempt,
 		CreatedAt: millis(m.CreatedAt), UpdatedAt: millis(m.UpdatedAt),
 		AnswerStatus: m.AnswerStatus, Answer: m.Answer,
 	}
@@ -86,6 +95,7 @@ func (it messageItem) message() Message {
 		ID: it.ID, AppID: it.AppID, OpenID: it.OpenID, TemplateID: it.TemplateID, Page: it.Page,
 		Status: ledger.MessageStatus(it.Status), ErrCode: it.ErrCode, ErrMsg: it.ErrMsg,
 		WeChatMsgID: it.WeChatMsgID, Accepted: it.Accepted, IdempotencyKey: it.IdempotencyKey, BroadcastID: it.BroadcastID,
+		Kind: ledger.Kind(it.Kind), Attempt: it.Attempt,
 		CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt),
 		AnswerStatus: it.AnswerStatus, Answer: it.Answer,
 	}
@@ -114,123 +124,264 @@ func (s *Store) Message(ctx context.Context, id string) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	if !m.CreatedAt.IsZero() && s.now().After(m.CreatedAt.Add(MessageRetention)) {
+	if s.expired(m) {
 		return Message{}, ErrNotFound // expired; DynamoDB's TTL deletes it lazily
 	}
 	return m, nil
 }
 
-// DuplicateError is returned by Claim when the message id is already taken by
-// a send younger than the idempotency window.
+// DuplicateError is returned by Reserve and Remember when the message id
+// (one derived from an Idempotency-Key) is taken by a send younger than the
+// idempotency window.
 type DuplicateError struct {
 	Existing Message
 }
 
 func (e *DuplicateError) Error() string { return "store: message " + e.Existing.ID + " already exists" }
 
-// Claim records a pending message under an id derived from an Idempotency-Key,
-// so that a repeat of the key finds it. An older record with the same id
-// (beyond window) is replaced. It returns *DuplicateError with the existing
-// record when the key was used within window.
-func (s *Store) Claim(ctx context.Context, m Message, window time.Duration) error {
+// A reservation retries conflicts in rounds of reserveAttempts, reading the
+// row between rounds, for up to reserveBudget: many sends to one user at
+// once wait their turn on the row rather than fail (the send function's
+// timeout is 28 s).
+const (
+	reserveAttempts = 3
+	reserveBudget   = 10 * time.Second
+)
+
+// Reservation is the first write of a send, made before WeChat is called.
+type Reservation struct {
+	Row RowKey
+	// Message is the record in status pending, with Kind and Attempt set.
+	Message Message
+	// Window is how long a record with the same id (one derived from an
+	// Idempotency-Key) blocks a new one; an older record is replaced.
+	Window time.Duration
+}
+
+// Reserve spends one credit of a one-time row (or checks that a long-term
+// row is accepted), counts the send in flight, records the message as
+// pending and leaves a pending marker for the sweep, in one transaction: a
+// message is never sent without a record, and a send that dies before its
+// settlement is found (StalePending). It returns *RefusedError when the row
+// may not send and *DuplicateError when the message id is taken.
+func (s *Store) Reserve(ctx context.Context, r Reservation) error {
+	m := r.Message
+	msg, err := attributevalue.MarshalMap(newMessageItem(m))
+	if err != nil {
+		return fmt.Errorf("store: encode message: %w", err)
+	}
+	marker, err := attributevalue.MarshalMap(newPendingItem(m))
+	if err != nil {
+		return fmt.Errorf("store: encode pending marker: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName:        aws.String(s.table),
+			Key:              key(r.Row.pk(), r.Row.sk()),
+			UpdateExpression: aws.String("SET credits = credits - cost, spent = spent + cost, inflight = inflight + :one, updated_at = :now"),
+			ConditionExpression: aws.String("attribute_exists(pk) AND #st <> :ban AND " +
+				"((cost = :one AND credits >= :one) OR (cost = :zero AND #st = :accept))"),
+			ExpressionAttributeNames: map[string]string{"#st": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": num(1), ":zero": num(0), ":now": num(millis(s.now())),
+				":ban": str(string(ledger.Ban)), ":accept": str(string(ledger.Accept)),
+			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Put: &types.Put{
+			TableName:                           aws.String(s.table),
+			Item:                                msg,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-r.Window)))},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: marker}},
+	}
+	deadline := time.Now().Add(reserveBudget)
+	for round := 1; ; round++ {
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items},
+			func(o *dynamodb.Options) { o.RetryMaxAttempts = reserveAttempts })
+		if err == nil || !IsConflict(err) || time.Now().After(deadline) {
+			break
+		}
+		// Many sends to one user meet on the row: before trying again, see
+		// whether the row could still pay (a read never conflicts), so that
+		// a crowd of sends for a spent balance is refused quickly.
+		row, rerr := s.Row(ctx, r.Row)
+		if errors.Is(rerr, ErrNotFound) {
+			return &RefusedError{Refusal: ledger.RefusedNoCredit}
+		}
+		if rerr == nil && ledger.CanReserve(row) != ledger.NoRefusal {
+			return refusedBy(row)
+		}
+		// It could: back off (full jitter, doubling up to a second) and retry.
+		if err := sleep(ctx, time.Duration(rand.Int64N(int64(min(50*time.Millisecond<<min(round, 5), time.Second))))); err != nil {
+			return fmt.Errorf("store: reserve credit: %w", err)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(items) {
+		return fmt.Errorf("store: reserve credit: %w", err)
+	}
+	if failedCondition(tce.CancellationReasons[1]) {
+		existing, err := s.conditionMessage(ctx, m.ID, tce.CancellationReasons[1].Item)
+		if err != nil {
+			return err
+		}
+		if existing.Attempt == m.Attempt {
+			return nil // this reservation, written by an attempt whose answer was lost
+		}
+		return &DuplicateError{Existing: existing}
+	}
+	if failedCondition(tce.CancellationReasons[0]) {
+		return s.refusal(ctx, r.Row, tce.CancellationReasons[0].Item)
+	}
+	return fmt.Errorf("store: reserve credit: %w", err)
+}
+
+func failedCondition(r types.CancellationReason) bool {
+	return aws.ToString(r.Code) == "ConditionalCheckFailed"
+}
+
+// refusal explains a failed reservation from the row its condition saw
+// (read again when DynamoDB did not return it).
+func (s *Store) refusal(ctx context.Context, k RowKey, old map[string]types.AttributeValue) error {
+	if old == nil {
+		r, err := s.Row(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			return &RefusedError{Refusal: ledger.RefusedNoCredit}
+		}
+		if err != nil {
+			return err
+		}
+		return refusedBy(r)
+	}
+	r, err := decodeRow(old)
+	if err != nil {
+		return err
+	}
+	return refusedBy(r)
+}
+
+func refusedBy(r ledger.Row) error {
+	refusal := ledger.CanReserve(r)
+	if refusal == ledger.NoRefusal {
+		refusal = ledger.RefusedNoCredit // spent by another send meanwhile
+	}
+	return &RefusedError{Refusal: refusal, Row: r}
+}
+
+// conditionMessage decodes the message a failed condition saw, or reads it.
+func (s *Store) conditionMessage(ctx context.Context, id string, old map[string]types.AttributeValue) (Message, error) {
+	if old == nil {
+		m, err := s.Message(ctx, id)
+		if err != nil {
+			return Message{}, fmt.Errorf("store: read message %s: %w", id, err)
+		}
+		return m, nil
+	}
+	return decodeMessage(old)
+}
+
+// Remember records the final answer of a send that never reserved a credit
+// (a refusal) under an id derived from an Idempotency-Key, so that a repeat
+// of the key gets it again; a broadcast's message is counted in the same
+// transaction. It returns *DuplicateError when the key was used within window.
+func (s *Store) Remember(ctx context.Context, m Message, window time.Duration) error {
 	item, err := attributevalue.MarshalMap(newMessageItem(m))
 	if err != nil {
 		return fmt.Errorf("store: encode message: %w", err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+	put := &types.Put{
 		TableName:                           aws.String(s.table),
 		Item:                                item,
 		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-window)))},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}
+	var old map[string]types.AttributeValue
+	if m.BroadcastID == "" {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+			ExpressionAttributeValues:           put.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		old = conditionOld(err)
+	} else {
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: put},
+			{Update: s.broadcastCountUpdate(m.BroadcastID, outcomeCounter(m), "")},
+		}})
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 {
+			old = tce.CancellationReasons[0].Item
+		}
+	}
 	if err == nil {
 		return nil
 	}
 	if !isConditionFailed(err) {
-		return fmt.Errorf("store: claim message: %w", err)
+		return fmt.Errorf("store: remember answer of message %s: %w", m.ID, err)
 	}
-	old := conditionOld(err)
-	if old == nil {
-		existing, gerr := s.Message(ctx, m.ID)
-		if gerr != nil {
-			return fmt.Errorf("store: read claimed message: %w", gerr)
-		}
-		return &DuplicateError{Existing: existing}
-	}
-	existing, derr := decodeMessage(old)
-	if derr != nil {
-		return derr
+	existing, err := s.conditionMessage(ctx, m.ID, old)
+	if err != nil {
+		return err
 	}
 	return &DuplicateError{Existing: existing}
 }
 
-// ReleaseClaim frees the id of a claim whose send never reserved a credit
-// (the store failed): the claim still pending is dated back, so the next
-// Claim of the key succeeds as a new attempt.
-func (s *Store) ReleaseClaim(ctx context.Context, id string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       key(messagePK(id), "M"),
-		UpdateExpression:          aws.String("SET created_at = :zero"),
-		ConditionExpression:       aws.String("#st = :pending"),
-		ExpressionAttributeNames:  map[string]string{"#st": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":pending": str(string(ledger.Pending))},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("store: release claim %s: %w", id, err)
-	}
-	return nil
+// Settlement is the end of one reserved send: the final message record and
+// what happens to the credit the send reserved.
+type Settlement struct {
+	Row    RowKey
+	Kind   ledger.Kind
+	Effect ledger.CreditEffect
+	// Message is the final record: the reservation's ID, Attempt and
+	// CreatedAt with the outcome and the answer.
+	Message Message
+	// FreeKey lets the message's Idempotency-Key be used again at once: for
+	// answers after which nothing was delivered and the credit was released.
+	FreeKey bool
 }
 
-// Settlement is the end of one send: the final message record and what
-// happens to the credit the send reserved.
-type Settlement struct {
-	Row     RowKey
-	Kind    ledger.Kind
-	Effect  ledger.CreditEffect
-	Message Message
-	// Claimed is true when Claim already wrote the message as pending.
-	Claimed bool
-	// Reserved is false when the send never reserved a credit (a refusal
-	// remembered for an Idempotency-Key): only the message is written.
-	Reserved bool
-}
+// ErrSettled is returned by Settle when the reservation was already settled
+// differently: the sweep found it pending for too long and declared it
+// unknown (its credit stays spent).
+var ErrSettled = errors.New("store: the send was already settled")
 
 // Settle writes the final message record and settles the reserved credit in
-// one transaction, so that the ledger and the messages never disagree. A
-// message WeChat answered with a msgid also gets a pointer from that msgid,
-// so that its subscribe_msg_sent_event finds it (MessageByWeChatID).
+// one transaction, so that the ledger and the messages never disagree: the
+// send leaves flight, its pending marker goes, today's counters (and its
+// broadcast's) count it once. A message WeChat answered with a msgid also
+// gets a pointer from that msgid, so that its subscribe_msg_sent_event finds
+// it (MessageByWeChatID). A settlement whose earlier attempt was written
+// (its answer lost) is recognised as done.
 func (s *Store) Settle(ctx context.Context, st Settlement) error {
 	m := st.Message
 	m.UpdatedAt = s.now()
-	var msgWrite types.TransactWriteItem
-	if st.Claimed {
-		values := map[string]types.AttributeValue{
-			":st": str(string(m.Status)), ":code": num(int64(m.ErrCode)), ":msg": str(m.ErrMsg),
-			":wx": str(m.WeChatMsgID), ":now": num(millis(m.UpdatedAt)),
-			":as": num(int64(m.AnswerStatus)), ":a": str(m.Answer), ":pending": str(string(ledger.Pending)),
-		}
-		msgWrite.Update = &types.Update{
-			TableName: aws.String(s.table),
-			Key:       key(messagePK(m.ID), "M"),
-			UpdateExpression: aws.String("SET #st = :st, errcode = :code, errmsg = :msg, wechat_msgid = :wx, " +
-				"updated_at = :now, answer_status = :as, answer = :a"),
-			ConditionExpression:       aws.String("#st = :pending"),
-			ExpressionAttributeNames:  map[string]string{"#st": "status"},
-			ExpressionAttributeValues: values,
-		}
-	} else {
-		item, err := attributevalue.MarshalMap(newMessageItem(m))
-		if err != nil {
-			return fmt.Errorf("store: encode message: %w", err)
-		}
-		msgWrite.Put = &types.Put{
-			TableName: aws.String(s.table), Item: item,
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		}
+	sets := "SET #st = :st, errcode = :code, errmsg = :msg, wechat_msgid = :wx, " +
+		"updated_at = :now, answer_status = :as, answer = :a"
+	values := map[string]types.AttributeValue{
+		":st": str(string(m.Status)), ":code": num(int64(m.ErrCode)), ":msg": str(m.ErrMsg),
+		":wx": str(m.WeChatMsgID), ":now": num(millis(m.UpdatedAt)),
+		":as": num(int64(m.AnswerStatus)), ":a": str(m.Answer),
+		":pending": str(string(ledger.Pending)), ":attempt": str(m.Attempt),
 	}
-	items := []types.TransactWriteItem{msgWrite}
+	if st.FreeKey {
+		sets += ", created_at = :zero"
+		values[":zero"] = num(0)
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       key(messagePK(m.ID), "M"),
+		UpdateExpression:          aws.String(sets),
+		ConditionExpression:       aws.String("#st = :pending AND attempt = :attempt"),
+		ExpressionAttributeNames:  map[string]string{"#st": "status"},
+		ExpressionAttributeValues: values,
+	}}}
 	if m.WeChatMsgID != "" {
 		ptr, err := attributevalue.MarshalMap(newPointerItem(m))
 		if err != nil {
@@ -238,18 +389,33 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: ptr}})
 	}
-	if st.Reserved {
-		items = append(items, types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect)})
+	pk, sk := pendingKey(m)
+	items = append(items,
+		types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: key(pk, sk)}},
+		types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect)},
 		// Today's counters ride in the same transaction: no extra request.
-		items = append(items, types.TransactWriteItem{Update: s.dayCountUpdate(st)})
-	}
+		types.TransactWriteItem{Update: s.dayCountUpdate(st)},
+	)
 	if m.BroadcastID != "" {
-		items = append(items, types.TransactWriteItem{Update: s.broadcastCountUpdate(m)})
+		items = append(items, types.TransactWriteItem{Update: s.broadcastCountUpdate(m.BroadcastID, outcomeCounter(m), "")})
 	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) || len(tce.CancellationReasons) == 0 || !failedCondition(tce.CancellationReasons[0]) {
 		return fmt.Errorf("store: settle message %s: %w", m.ID, err)
 	}
-	return nil
+	// The record is no longer this reservation's pending one: find out why.
+	now, rerr := s.Message(ctx, m.ID)
+	if rerr != nil {
+		return fmt.Errorf("store: settle message %s: read it back: %w", m.ID, rerr)
+	}
+	if now.Attempt == m.Attempt && now.Status == m.Status && now.AnswerStatus == m.AnswerStatus {
+		return nil // an earlier attempt of this settlement was written
+	}
+	return fmt.Errorf("store: settle message %s as %s: it is %s: %w", m.ID, m.Status, now.Status, ErrSettled)
 }
 
 // UserMessages lists the messages sent to one user, oldest first.
@@ -272,6 +438,9 @@ func (s *Store) UserMessages(ctx context.Context, appid, openid string) ([]Messa
 			if err != nil {
 				return nil, err
 			}
+			if s.expired(m) {
+				continue // DynamoDB's TTL deletes lazily: expired items still appear
+			}
 			msgs = append(msgs, m)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
@@ -279,4 +448,10 @@ func (s *Store) UserMessages(ctx context.Context, appid, openid string) ([]Messa
 		}
 		start = out.LastEvaluatedKey
 	}
+}
+
+// expired reports whether a message is past its retention (its ttl); a
+// record whose key was freed (created_at 0) never expires by this test.
+func (s *Store) expired(m Message) bool {
+	return !m.CreatedAt.IsZero() && s.now().After(m.CreatedAt.Add(MessageRetention))
 }

@@ -6,10 +6,18 @@
 //	message         M#<id>                   M             UM#<appid>#<openid>   <created>#<id>
 //	access token    A#<appid>                TOKEN
 //	template        A#<appid>                TPL#<id>
-//	day counters    A#<appid>                DAY#<YYYY-MM-DD>
+//	day counters    D#<appid>#<day>#<shard>  D             (ttl: 40 days; CounterShards items a day)
+//	pending marker  P#<appid>#<shard>        <created ms>#<message id>   (while a send is unsettled)
+//	broadcast       B#<id>                   B             (ttl: 30 days)
+//	broadcast counts B#<id>#<shard>          C             (CounterShards items)
 //	push nonce      N#<appid>#<nonce>        N             (ttl: 10 min)
 //	push event      E#<appid>#<digest>       E             (ttl: 1 day; one per event item)
 //	msgid pointer   W#<appid>#<msgid>        W             (ttl: the message's)
+//
+// No item is written by every send or every report: counters that many
+// requests add to are spread over CounterShards items with their own
+// partition keys, each write adding to one chosen at random. Every request
+// retries DynamoDB's conflicts and throttles (retry.go).
 //
 // Ledger rows also count the one-time accepts granted from one source (the
 // client's report or WeChat's popup event) that the other has not reported
@@ -49,6 +57,7 @@ const (
 // API is the subset of the DynamoDB client the store uses.
 type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
@@ -63,9 +72,10 @@ type Store struct {
 	now   func() time.Time
 }
 
-// New returns a Store on the named table.
+// New returns a Store on the named table. Every request it makes retries
+// DynamoDB's conflicts and throttles with jittered backoff (see retry.go).
 func New(db API, table string) *Store {
-	return &Store{db: db, table: table, now: time.Now}
+	return &Store{db: retrying{api: db, retryer: newRetryer()}, table: table, now: time.Now}
 }
 
 // WithClock returns a Store on the same table that reads the time from now,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,22 @@ func requests(tb localdb.Table) int64 {
 	}
 	n, _ := tb.Server.Requests()
 	return n
+}
+
+var seq atomic.Int64
+
+// pending is a new pending message for a send to k.
+func pending(k store.RowKey, kind ledger.Kind) store.Message {
+	now := time.Now()
+	id := fmt.Sprintf("m%025d", seq.Add(1))
+	return store.Message{ID: id, AppID: k.AppID, OpenID: k.OpenID, TemplateID: k.TemplateID,
+		Status: ledger.Pending, Kind: kind, Attempt: "a" + id[1:], CreatedAt: now, UpdatedAt: now}
+}
+
+// reserve reserves a credit of k for a new one-time message.
+func reserve(ctx context.Context, s *store.Store, k store.RowKey, kind ledger.Kind) (store.Message, error) {
+	m := pending(k, kind)
+	return m, s.Reserve(ctx, store.Reservation{Row: k, Message: m})
 }
 
 func grant(t *testing.T, s *store.Store, k store.RowKey, n int) ledger.Row {
@@ -101,7 +118,7 @@ func TestReserveNeverSpendsMoreThanGranted(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Reserve(context.Background(), k)
+			_, err := reserve(context.Background(), s, k, ledger.OneTime)
 			var re *store.RefusedError
 			switch {
 			case err == nil:
@@ -128,23 +145,24 @@ func TestReserveRefusals(t *testing.T) {
 	ctx := context.Background()
 	none := store.RowKey{AppID: "wx1", OpenID: "oNobody0001", TemplateID: "tplA"}
 	var re *store.RefusedError
-	if _, err := s.Reserve(ctx, none); !errors.As(err, &re) || re.Refusal != ledger.RefusedNoCredit {
+	if _, err := reserve(ctx, s, none, ledger.OneTime); !errors.As(err, &re) || re.Refusal != ledger.RefusedNoCredit {
 		t.Fatalf("no row: %v", err)
 	}
 	banned := store.RowKey{AppID: "wx1", OpenID: "oBanned0001", TemplateID: "tplA"}
 	grant(t, s, banned, 2)
 	s.ApplyTap(ctx, banned, ledger.OneTime, ledger.OnTap(ledger.OneTime, ledger.TapBan))
-	if _, err := s.Reserve(ctx, banned); !errors.As(err, &re) || re.Refusal != ledger.RefusedBanned {
+	if _, err := reserve(ctx, s, banned, ledger.OneTime); !errors.As(err, &re) || re.Refusal != ledger.RefusedBanned {
 		t.Fatalf("banned: %v", err)
 	}
 	lt := store.RowKey{AppID: "wx1", OpenID: "oLong000001", TemplateID: "tplL"}
 	s.ApplyTap(ctx, lt, ledger.LongTerm, ledger.OnTap(ledger.LongTerm, ledger.TapReject))
-	if _, err := s.Reserve(ctx, lt); !errors.As(err, &re) || re.Refusal != ledger.RefusedNotSubscribed {
+	if _, err := reserve(ctx, s, lt, ledger.LongTerm); !errors.As(err, &re) || re.Refusal != ledger.RefusedNotSubscribed {
 		t.Fatalf("long-term rejected: %v", err)
 	}
 	s.ApplyTap(ctx, lt, ledger.LongTerm, ledger.OnTap(ledger.LongTerm, ledger.TapAccept))
 	for i := 0; i < 3; i++ {
-		r, err := s.Reserve(ctx, lt)
+		_, err := reserve(ctx, s, lt, ledger.LongTerm)
+		r, _ := s.Row(ctx, lt)
 		if err != nil || r.Spent != 0 {
 			t.Fatalf("long-term accepted send %d: %+v %v", i, r, err)
 		}
@@ -167,15 +185,20 @@ func TestSettleAppliesEachCreditEffect(t *testing.T) {
 	for i, c := range cases {
 		k := store.RowKey{AppID: "wx1", OpenID: "oSettle" + string(rune('a'+i)) + "0001", TemplateID: "tplA"}
 		grant(t, s, k, 3)
-		row, err := s.Reserve(ctx, k)
+		m, err := reserve(ctx, s, k, ledger.OneTime)
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := time.Now()
-		m := store.Message{ID: "m" + string(rune('a'+i)) + "aaaaaaaaaaaaaaaaaaaaaaaa", AppID: "wx1", OpenID: k.OpenID, TemplateID: k.TemplateID,
-			Status: c.status, CreatedAt: now, UpdatedAt: now, AnswerStatus: 200, Answer: "{}"}
-		if err := s.Settle(ctx, store.Settlement{Row: k, Kind: row.Kind, Effect: c.effect, Message: m, Reserved: true}); err != nil {
+		if got, err := s.Message(ctx, m.ID); err != nil || got.Status != ledger.Pending {
+			t.Fatalf("after the reservation the message is %+v, %v; want it recorded pending", got, err)
+		}
+		m.Status, m.AnswerStatus, m.Answer = c.status, 200, "{}"
+		if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: c.effect, Message: m}); err != nil {
 			t.Fatal(err)
+		}
+		// A retry of a settlement that was written (its answer lost) is done.
+		if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: c.effect, Message: m}); err != nil {
+			t.Fatalf("a repeated settlement: %v", err)
 		}
 		r, _ := s.Row(ctx, k)
 		if r.Credits != c.credits || r.Spent != c.spent || r.Revoked != c.revoked || r.Inflight != 0 || !r.Balanced() {
@@ -185,36 +208,65 @@ func TestSettleAppliesEachCreditEffect(t *testing.T) {
 		if err != nil || got.Status != c.status || got.OpenID != k.OpenID {
 			t.Errorf("message after settle: %+v %v", got, err)
 		}
-		msgs, err := s.UserMessages(ctx, "wx1", k.OpenID)
-		if err != nil || len(msgs) != 1 || msgs[0].ID != m.ID {
+		// The user's messages are read from gsi1, which DynamoDB updates
+		// asynchronously: the message appears there within the index lag.
+		var msgs []store.Message
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if msgs, err = s.UserMessages(ctx, "wx1", k.OpenID); err != nil || len(msgs) == 1 && msgs[0].Status == c.status {
+				break
+			}
+		}
+		if err != nil || len(msgs) != 1 || msgs[0].ID != m.ID || msgs[0].Status != c.status {
 			t.Errorf("UserMessages = %+v %v", msgs, err)
 		}
 	}
 }
 
-func TestClaimDetectsRepeatsWithinTheWindow(t *testing.T) {
+func TestReserveDetectsRepeatedKeysWithinTheWindow(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	now := time.Now()
-	m := store.Message{ID: "kaaaaaaaaaaaaaaaaaaaaaaaaa", AppID: "wx1", OpenID: "oUser000009", TemplateID: "tplA",
-		Status: ledger.Pending, IdempotencyKey: "order-1", CreatedAt: now, UpdatedAt: now}
-	if err := s.Claim(ctx, m, time.Hour); err != nil {
+	k := store.RowKey{AppID: "wx1", OpenID: "oUser000009", TemplateID: "tplA"}
+	grant(t, s, k, 3)
+	m := pending(k, ledger.OneTime)
+	m.ID, m.IdempotencyKey = "kaaaaaaaaaaaaaaaaaaaaaaaaa", "order-1"
+	if err := s.Reserve(ctx, store.Reservation{Row: k, Message: m, Window: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	// The same reservation again (its first answer lost) is this one.
+	if err := s.Reserve(ctx, store.Reservation{Row: k, Message: m, Window: time.Hour}); err != nil {
+		t.Fatalf("the same reservation again: %v", err)
+	}
+	// Another send with the key is a duplicate.
+	repeat := m
+	repeat.Attempt = "arepeat"
 	var dup *store.DuplicateError
-	if err := s.Claim(ctx, m, time.Hour); !errors.As(err, &dup) || dup.Existing.IdempotencyKey != "order-1" {
-		t.Fatalf("second claim: %v", err)
+	if err := s.Reserve(ctx, store.Reservation{Row: k, Message: repeat, Window: time.Hour}); !errors.As(err, &dup) || dup.Existing.IdempotencyKey != "order-1" {
+		t.Fatalf("second reservation with the key: %v", err)
 	}
-	later := m
-	later.CreatedAt = now.Add(2 * time.Hour)
-	if err := s.Claim(ctx, later, time.Hour); err != nil {
-		t.Fatalf("a claim after the window should replace the old record: %v", err)
+	if r, _ := s.Row(ctx, k); r.Credits != 2 || r.Inflight != 1 {
+		t.Fatalf("a refused repeat changed the row: %+v", r)
 	}
-	if err := s.ReleaseClaim(ctx, later.ID); err != nil {
+	// A settlement that frees the key (nothing delivered, credit released)
+	// lets the next use of the key be a new attempt.
+	m.Status, m.AnswerStatus, m.Answer = ledger.Failed, 503, "{}"
+	if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: ledger.Release, Message: m, FreeKey: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Claim(ctx, later, time.Hour); err != nil {
-		t.Fatalf("a released claim was not free: %v", err)
+	again := m
+	again.Status, again.Attempt = ledger.Pending, "aother"
+	if err := s.Reserve(ctx, store.Reservation{Row: k, Message: again, Window: time.Hour}); err != nil {
+		t.Fatalf("a freed key was not free: %v", err)
+	}
+	// Past the window the record is replaced.
+	later := again
+	later.CreatedAt, later.Attempt = again.CreatedAt.Add(2*time.Hour), "alater"
+	if err := s.Reserve(ctx, store.Reservation{Row: k, Message: later, Window: time.Hour}); err != nil {
+		t.Fatalf("a reservation after the window should replace the old record: %v", err)
+	}
+	// A settlement of an attempt that is not the record's changes nothing.
+	again.Status, again.AnswerStatus = ledger.Sent, 200
+	if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: ledger.Spend, Message: again}); !errors.Is(err, store.ErrSettled) {
+		t.Fatalf("settling a replaced attempt: %v, want ErrSettled", err)
 	}
 }
 
@@ -258,5 +310,40 @@ func TestTokenLeaseHasOneWinner(t *testing.T) {
 	}
 	if _, err := s.LeaseToken(ctx, "wx1", "x", 1, time.Now(), time.Now().Add(time.Minute)); err != nil {
 		t.Fatalf("a lease on the current version was refused: %v", err)
+	}
+}
+
+// TestLostAnswersAreNotAppliedTwice: DynamoDB applied a transaction but its
+// answer was lost (a 500 after the commit). The SDK retries with the same
+// ClientRequestToken, which DynamoDB answers without applying it again: the
+// reservation and the settlement each count once.
+func TestLostAnswersAreNotAppliedTwice(t *testing.T) {
+	s, tb := newStore(t)
+	if tb.Server == nil {
+		t.Skip("needs the in-process DynamoDB's fault injection")
+	}
+	ctx := context.Background()
+	k := store.RowKey{AppID: "wxLost", OpenID: "oLostAnswer01", TemplateID: "tplA"}
+	grant(t, s, k, 2)
+	tb.Server.LoseAnswerNext("TransactWriteItems", 1)
+	m, err := reserve(ctx, s, k, ledger.OneTime)
+	if err != nil {
+		t.Fatalf("a reservation whose first answer was lost: %v", err)
+	}
+	if r, _ := s.Row(ctx, k); r.Credits != 1 || r.Inflight != 1 || r.Spent != 1 {
+		t.Fatalf("after the reservation: %+v; want one credit reserved once", r)
+	}
+	m.Status, m.AnswerStatus, m.Answer = ledger.Sent, 200, "{}"
+	tb.Server.LoseAnswerNext("TransactWriteItems", 1)
+	if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: ledger.Spend, Message: m}); err != nil {
+		t.Fatalf("a settlement whose first answer was lost: %v", err)
+	}
+	r, _ := s.Row(ctx, k)
+	if r.Credits != 1 || r.Inflight != 0 || r.Spent != 1 || !r.Balanced() {
+		t.Fatalf("after the settlement: %+v", r)
+	}
+	day, err := s.DayCounts(ctx, k.AppID, store.ChinaDay(time.Now()))
+	if err != nil || day.Sent != 1 || day.Spent != 1 {
+		t.Fatalf("today's counts %+v, %v; want the send counted once", day, err)
 	}
 }
