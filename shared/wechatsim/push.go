@@ -32,10 +32,17 @@ type pusher struct {
 	queues  map[string][]*pushJob
 	closed  bool
 	counts  PushCounts
+	// slots bounds the pushes in flight at once: every user's queue has
+	// its own worker, and thousands of them posting at once would open as
+	// many connections (WeChat's pushes come from a bounded fleet too).
+	slots chan struct{}
 }
 
+// maxPushesInFlight is how many pushes a simulator sends at once.
+const maxPushesInFlight = 64
+
 func newPusher(s *Sim) *pusher {
-	p := &pusher{sim: s, queues: make(map[string][]*pushJob)}
+	p := &pusher{sim: s, queues: make(map[string][]*pushJob), slots: make(chan struct{}, maxPushesInFlight)}
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
@@ -130,7 +137,10 @@ func (p *pusher) deliver(j *pushJob) bool {
 		p.mu.Lock()
 		p.counts.Attempts++
 		p.mu.Unlock()
-		if last = p.attempt(j); last == nil {
+		p.slots <- struct{}{}
+		last = p.attempt(j)
+		<-p.slots
+		if last == nil {
 			return true
 		}
 	}
