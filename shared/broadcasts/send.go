@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/shared/httpapi"
-	"github.com/wxsub/wxsub/shared/ids"
 	"github.com/wxsub/wxsub/shared/messages"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wechat"
@@ -43,9 +42,9 @@ func IdempotencyKey(broadcastID, openid string) string {
 }
 
 // MessageID is the id of a broadcast's message to one user: the id
-// messages.Handler.Send derives from the send's Idempotency-Key.
+// messages.Handler.Send records under the send's Idempotency-Key.
 func MessageID(appid, broadcastID, openid string) string {
-	return ids.Derived('k', appid, IdempotencyKey(broadcastID, openid))
+	return messages.KeyedID(appid, IdempotencyKey(broadcastID, openid))
 }
 
 // send serves a send job: it starts one send per user as the worker's pace

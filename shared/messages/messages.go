@@ -182,6 +182,10 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	return h.Send(ctx, Request{Message: msg, IdempotencyKey: key})
 }
 
+// KeyedID is the id of the message a send with Idempotency-Key key records:
+// every repeat of the key within IdempotencyWindow finds it.
+func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
+
 // Send validates the data against the catalogue and sends one message,
 // spending the user's credit exactly once: the reservation (with the pending
 // message record) is one DynamoDB transaction, the settlement another.
@@ -200,7 +204,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	}
 	var window time.Duration
 	if r.IdempotencyKey != "" {
-		rec.ID = ids.Derived('k', h.AppID, r.IdempotencyKey) // every repeat of the key finds it
+		rec.ID = KeyedID(h.AppID, r.IdempotencyKey) // every repeat of the key finds it
 		window = IdempotencyWindow
 	}
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}

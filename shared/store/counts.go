@@ -57,7 +57,7 @@ const failedPrefix = "failed_"
 // milliseconds). With 64 shards, each with its own partition key, a counter
 // takes ~64,000 units a second, and at 300 settlements a second (~8 in
 // flight) one in eight meets another on its shard and retries on a new one.
-// A read adds the shards up in one BatchGetItem (at most 100 keys).
+// A read adds the shards up in one BatchGetItem (batchKeys at most).
 const CounterShards = 64
 
 func shard() int { return rand.IntN(CounterShards) }
@@ -168,9 +168,29 @@ func (s *Store) DayCounts(ctx context.Context, appid, day string) (DayCounts, er
 	return c, nil
 }
 
-// batchGet reads up to 100 items by key, strongly consistent, asking again
-// for the keys DynamoDB left unprocessed. Missing items are left out.
+// batchKeys is the most keys one BatchGetItem may name.
+const batchKeys = 100
+
+// batchGet reads items by key, strongly consistent, batchKeys to a request,
+// asking again for the keys DynamoDB left unprocessed. Missing items are
+// left out.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	for len(keys) > 0 {
+		n := min(len(keys), batchKeys)
+		got, err := s.batchGetPage(ctx, keys[:n])
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, got...)
+		keys = keys[n:]
+	}
+	return items, nil
+}
+
+// batchGetPage is one BatchGetItem of at most batchKeys keys, with its
+// unprocessed keys asked again.
+func (s *Store) batchGetPage(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
 	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	for pause := 20 * time.Millisecond; len(req) > 0; pause *= 2 {
