@@ -94,6 +94,9 @@ func (b *broadcastRun) measure(ctx context.Context) error {
 	s.BroadcastQueue.Wait()
 	b.elapsed = time.Since(started)
 	b.stats = s.DB.Stats()
+	if err := s.DrainStreams(ctx); err != nil { // the broadcast's counts
+		return err
+	}
 	s.Sim.Flush()
 	var first, last time.Time
 	perSecond := map[int64]int{}

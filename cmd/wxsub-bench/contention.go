@@ -25,13 +25,16 @@ type contention struct {
 	reportRun                   loadgen.Result // the reports
 	reports                     int
 	sendUnits, reportUnits      localdb.Stats // what each phase consumed
-	stats                       localdb.Stats
-	requests                    map[string]int64 // DynamoDB requests by operation
-	sendsAnswered               int              // 200 sent
-	todaySent                   int64            // GET /v1/quota's today.sent, from the store
-	settleFailed                int              // "settle failed" log lines
-	settings                    localdb.Options
-	err                         string
+	// tallySendUnits and tallyReportUnits are what the tally then consumed
+	// to count each phase's changes from the stream.
+	tallySendUnits, tallyReportUnits localdb.Stats
+	stats                            localdb.Stats
+	requests                         map[string]int64 // DynamoDB requests by operation
+	sendsAnswered                    int              // 200 sent
+	todaySent                        int64            // GET /v1/quota's today.sent, from the store
+	settleFailed                     int              // "settle failed" log lines
+	settings                         localdb.Options
+	err                              string
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -68,7 +71,7 @@ func (c *contention) measure(ctx context.Context) error {
 	logs := &syncBuffer{}
 	s, err := localstack.Start(ctx, localstack.Options{
 		Getenv: func(string) string { return "" }, Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0",
-		LogOutput: logs, NoSchedules: true,
+		LogOutput: logs, NoSchedules: true, ManualStreams: true,
 	})
 	if err != nil {
 		return err
@@ -99,6 +102,9 @@ func (c *contention) measure(ctx context.Context) error {
 	}
 	c.reports = c.reportRun.Requests
 	c.reportUnits = s.DB.Stats()
+	if c.tallyReportUnits, err = tallied(ctx, s); err != nil {
+		return err
+	}
 	send, err := t.SendOp(us, tmpl)
 	if err != nil {
 		return err
@@ -113,6 +119,9 @@ func (c *contention) measure(ctx context.Context) error {
 	c.sendUnits = c.stats
 	_, c.requests = s.DB.Requests()
 	c.sendsAnswered = c.run.Requests - c.run.Failures
+	if c.tallySendUnits, err = tallied(ctx, s); err != nil {
+		return err
+	}
 	day, err := s.Backend.Store.DayCounts(ctx, s.Config.AppID, store.ChinaDay(time.Now()))
 	if err != nil {
 		return err
@@ -120,6 +129,16 @@ func (c *contention) measure(ctx context.Context) error {
 	c.todaySent = day.Sent
 	c.settleFailed = strings.Count(logs.String(), "settle failed")
 	return nil
+}
+
+// tallied has the tally count every change so far (the stack reads its
+// stream only when asked) and returns what that consumed.
+func tallied(ctx context.Context, s *localstack.Stack) (localdb.Stats, error) {
+	s.DB.ResetCounts()
+	if err := s.DrainStreams(ctx); err != nil {
+		return localdb.Stats{}, err
+	}
+	return s.DB.Stats(), nil
 }
 
 // write renders the section of the report.

@@ -36,11 +36,13 @@ func (c contention) costSection(p func(string, ...any)) {
 	}
 	sends, reports := float64(c.sendsAnswered), float64(c.reports)
 	send := unitCost{
-		wru: c.sendUnits.WriteUnits/sends + gsiWritesPerSend, rru: c.sendUnits.ReadUnits / sends,
+		wru:      (c.sendUnits.WriteUnits+c.tallySendUnits.WriteUnits)/sends + gsiWritesPerSend,
+		rru:      (c.sendUnits.ReadUnits + c.tallySendUnits.ReadUnits) / sends,
 		duration: c.run.Percentile(50), requests: 1,
 	}
 	report := unitCost{
-		wru: c.reportUnits.WriteUnits/reports + gsiWritesPerReport, rru: c.reportUnits.ReadUnits / reports,
+		wru:      (c.reportUnits.WriteUnits+c.tallyReportUnits.WriteUnits)/reports + gsiWritesPerReport,
+		rru:      (c.reportUnits.ReadUnits + c.tallyReportUnits.ReadUnits) / reports,
 		duration: c.reportRun.Percentile(50), requests: 1,
 	}
 	p("From the sends and reports of the contention run above (conflicts and their retries included; "+
@@ -49,12 +51,16 @@ func (c contention) costSection(p func(string, ...any)) {
 		"counted as DynamoDB bills them (a transactional write costs 2 units per KB and item; a cancelled "+
 		"transaction is counted as written, an upper bound), plus the writes DynamoDB makes to gsi1: %d per "+
 		"send (the ledger row at reservation and settlement, the message record at both) and %d per report "+
-		"(the row). Lambda time is the measured median request (%s for a send, %s for a report) at 256 MB "+
+		"(the row). They include the tally's writes, which count the changes from the table's stream off the "+
+		"request path: %.3f write units per send and %.3f per report here, where it counted each phase in "+
+		"batches of up to 1,000 records (reading the stream is free for a Lambda trigger; the tally's own Lambda "+
+		"time, one invocation per batch, is not included). Lambda time is the measured median request (%s for a send, %s for a report) at 256 MB "+
 		"on arm64; in AWS a send also waits for WeChat's round trip (typically 50–200 ms from a mainland "+
 		"region), which adds about $0.33 per million sends per 100 ms. One HTTP API request and one Lambda "+
 		"invocation per send or report. CloudWatch Logs ingestion (two JSON lines, about 0.6 KB, per "+
 		"request) and data transfer are not included.\n\n",
-		pricesRegion, pricesDate, gsiWritesPerSend, gsiWritesPerReport, ms(send.duration), ms(report.duration))
+		pricesRegion, pricesDate, gsiWritesPerSend, gsiWritesPerReport,
+		c.tallySendUnits.WriteUnits/sends, c.tallyReportUnits.WriteUnits/reports, ms(send.duration), ms(report.duration))
 	p("| per million | DynamoDB write units | DynamoDB read units | DynamoDB | Lambda GB-s | Lambda | HTTP API | total |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, row := range []struct {

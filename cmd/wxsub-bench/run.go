@@ -51,7 +51,7 @@ const dayInstances = 3
 
 func (c *config) sizes() {
 	c.users, c.credits, c.probe, c.naive, c.daySends, c.coldRuns = 500, 5, 200, 10000, 100000, 5
-	c.contentionUsers, c.broadcastUsers = 1000, 3000
+	c.contentionUsers, c.broadcastUsers = 1000, 10000
 	if c.quick {
 		c.users, c.credits, c.probe, c.naive, c.daySends, c.coldRuns = 100, 3, 50, 2500, 10000, 2
 		c.contentionUsers, c.broadcastUsers = 200, 1500
@@ -139,7 +139,7 @@ func (r *results) load(ctx context.Context, tpl *samtemplate.Template) error {
 		r.target = "in-process local stack (`localstack.Start`), loopback HTTP"
 		s, err := localstack.Start(ctx, localstack.Options{
 			Getenv: func(string) string { return "" }, Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0",
-			LogOutput: io.Discard, NoSchedules: true,
+			LogOutput: io.Discard, NoSchedules: true, ManualStreams: true,
 		})
 		if err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/subscriptions"
 	"github.com/wxsub/wxsub/shared/sweep"
+	"github.com/wxsub/wxsub/shared/tally"
 	"github.com/wxsub/wxsub/shared/templates"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
@@ -178,6 +179,11 @@ func (b *Backend) Templates() *templates.Handler {
 func (b *Backend) Quota() *quota.Handler {
 	return &quota.Handler{AppID: b.Config.AppID, TokenMode: token.Mode(b.Config.TokenMode), Store: b.Store,
 		WeChat: b.WeChat, Tokens: b.Tokens, Metrics: b.Metrics, Logger: b.Logger}
+}
+
+// Tally is the tally function's handler.
+func (b *Backend) Tally() *tally.Handler {
+	return &tally.Handler{Store: b.Store, Logger: b.Logger}
 }
 
 // Sweep is the sweep function's handler.

@@ -184,12 +184,17 @@ func loadSamples(dir string, tpl *samtemplate.Template) (map[string]map[string][
 			continue
 		}
 		name := filepath.Base(f)
-		_, sqsEvent := probe["Records"]
+		source := ""
+		if recs, ok := probe["Records"].([]any); ok && len(recs) > 0 {
+			first, _ := recs[0].(map[string]any)
+			source, _ = first["eventSource"].(string)
+		}
 		for _, fn := range tpl.Functions {
-			if sqsEvent {
-				if len(fn.Queues) > 0 {
-					add(fn.LogicalID, name, raw)
-				}
+			switch {
+			case source == "aws:sqs" && len(fn.Queues) > 0, source == "aws:dynamodb" && len(fn.Streams) > 0:
+				add(fn.LogicalID, name, raw)
+			}
+			if source != "" {
 				continue
 			}
 			if rk, ok := probe["routeKey"].(string); ok {

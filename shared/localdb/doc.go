@@ -149,6 +149,21 @@
 // by their end, never whole. Placeholders are always checked, whatever the
 // Options.
 //
+// # Streams
+//
+// A table created (or updated) with a StreamSpecification has a stream, as
+// in DynamoDB: every write that changes an item appends a record (INSERT,
+// MODIFY or REMOVE, with the images its StreamViewType asks for), a write
+// that changes nothing appends none, a transaction's records appear once it
+// is applied, and all of one item's records are in one shard, in order. The
+// stream has StreamShards shards, chosen by partition key, and keeps every
+// record for the server's life. The Streams API (ListStreams,
+// DescribeStream, GetShardIterator, GetRecords) is served on the same
+// endpoint for the real dynamodbstreams client (StreamsClient); its
+// requests are neither counted in Requests nor refused by the faults. A
+// write to a table with a stream holds the apply lock while minidyn serves
+// it, so that the images around it are its own. Details in streams.go.
+//
 // # Fault injection
 //
 // FailAll and FailNext make requests answer InternalServerError, and

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/truora/minidyn/server"
 )
 
@@ -50,6 +51,7 @@ type Server struct {
 	stats    stats
 	adm      *admission
 	index    *indexLag
+	streams  *streams
 	schemas  schemaCache
 	tokens   *tokenStore
 	// clock, when set (by tests), replaces time.Now for the write budgets
@@ -89,7 +91,7 @@ func StartWith(addr string, o Options) (*Server, error) {
 	}
 	s := &Server{URL: "http://" + ln.Addr().String(), engine: server.NewServer(), shadow: server.NewServer(),
 		ln: ln, counted: map[string]int64{}, byItem: map[string]*ItemCount{},
-		adm: newAdmission(), index: newIndexLag(), schemas: schemaCache{byTable: map[string]tableSchema{}},
+		adm: newAdmission(), index: newIndexLag(), streams: newStreams(), schemas: schemaCache{byTable: map[string]tableSchema{}},
 		tokens: newTokenStore(),
 		closed: make(chan struct{})}
 	s.mini = guarded{h: s.engine, lock: &s.applying}
@@ -111,8 +113,14 @@ func (s *Server) now() time.Time {
 // DynamoDB would (see the package documentation) with minidyn, losing its
 // answer if LoseAnswerNext asked for it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
 	op := r.Header.Get("X-Amz-Target")
+	if strings.HasPrefix(op, streamsTarget) {
+		// The Streams API is another service (reads from Lambda's event
+		// source are not billed): not counted among the table's requests.
+		s.serveStreams(w, r, op[len(streamsTarget):])
+		return
+	}
+	s.requests.Add(1)
 	if i := lastDot(op); i >= 0 {
 		op = op[i+1:]
 	}
@@ -287,7 +295,9 @@ func (s *Server) take(counts *map[string]int64, op string) bool {
 func (s *Server) Throttle(n int64) { s.throttle.Store(n) }
 
 // Requests returns how many requests the server received, by operation
-// (PutItem, UpdateItem, TransactWriteItems, ...) and in total.
+// (PutItem, UpdateItem, TransactWriteItems, ...) and in total. Requests of
+// the Streams API are not counted (nor refused by the faults): Lambda reads
+// a stream without billing its reads to the table.
 func (s *Server) Requests() (total int64, byOp map[string]int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -316,6 +326,16 @@ func (s *Server) Client() *dynamodb.Client {
 		BaseEndpoint:                    aws.String(s.URL),
 		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
 		DisableValidateResponseChecksum: true,
+	})
+}
+
+// StreamsClient returns a real aws-sdk-go-v2 DynamoDB Streams client for
+// this server (see streams.go), with the SDK's standard retryer.
+func (s *Server) StreamsClient() *dynamodbstreams.Client {
+	return dynamodbstreams.New(dynamodbstreams.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
 }
 

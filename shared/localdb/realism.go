@@ -264,7 +264,13 @@ func (s *Server) serveBatchWrite(w http.ResponseWriter, r *http.Request) {
 // tracking them for the index lag, and returns minidyn's status and body.
 func (s *Server) forwardWrites(w http.ResponseWriter, r *http.Request, refs []itemRef) (int, []byte) {
 	s.beginWrites(refs)
-	status, body := serveCaptured(s.mini, w, r)
+	var status int
+	var body []byte
+	if s.streamed(refs) {
+		status, body = s.serveStreamed(w, r, refs)
+	} else {
+		status, body = serveCaptured(s.mini, w, r)
+	}
 	s.index.endWrites(refs, status == http.StatusOK, s.now())
 	return status, body
 }
@@ -333,6 +339,7 @@ func (s *Server) serveTableChange(w http.ResponseWriter, r *http.Request, op str
 				// reads the table without its lock, racing with writes.
 				s.learnSchema(body)
 			}
+			s.learnStream(op, body)
 			if op == "DeleteTable" {
 				s.index.dropTable(req.TableName)
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/wxsub/wxsub/shared/samtemplate"
 	"github.com/wxsub/wxsub/shared/store"
@@ -17,6 +18,8 @@ import (
 type Table struct {
 	Name   string
 	Client *dynamodb.Client
+	// Streams reads the table's stream.
+	Streams *dynamodbstreams.Client
 	// Server is the in-process server; nil when DYNAMODB_ENDPOINT names another.
 	Server *Server
 }
@@ -43,7 +46,9 @@ func NewTestTable(t testing.TB) Table {
 		}
 		var b [4]byte
 		rand.Read(b[:])
-		tb = Table{Name: "wxsub-test-" + hex.EncodeToString(b[:]), Client: c}
+		o := c.Options()
+		tb = Table{Name: "wxsub-test-" + hex.EncodeToString(b[:]), Client: c,
+			Streams: dynamodbstreams.New(dynamodbstreams.Options{Region: o.Region, BaseEndpoint: o.BaseEndpoint, Credentials: o.Credentials})}
 		t.Cleanup(func() {
 			c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &tb.Name})
 		})
@@ -53,7 +58,7 @@ func NewTestTable(t testing.TB) Table {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
-		tb = Table{Name: "wxsub", Client: srv.Client(), Server: srv}
+		tb = Table{Name: "wxsub", Client: srv.Client(), Streams: srv.StreamsClient(), Server: srv}
 	}
 	if err := EnsureTable(ctx, tb.Client, tpl.Table.CreateTableInput(tb.Name)); err != nil {
 		t.Fatal(err)

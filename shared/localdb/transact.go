@@ -275,6 +275,12 @@ func (s *Server) applyTransaction(actions []txnAction, acts []writeAction) txnOu
 		}
 	}
 	if !cancelled {
+		for _, a := range actions {
+			if a.kind != actConditionCheck && s.streams.on(a.ref.table) {
+				after, _ := s.image(a.ref)
+				s.streams.record(a.ref, a.before, after, s.now())
+			}
+		}
 		return txnOutcome{}
 	}
 	if err := s.restore(actions, tried); err != nil {

@@ -74,6 +74,7 @@ func (h *harness) broadcastDone() (string, answer) {
 	}
 	id := a.body["broadcast_id"].(string)
 	h.s.BroadcastQueue.Wait()
+	h.drain()
 	return id, h.admin("GET", "/v1/broadcasts/"+id, nil)
 }
 

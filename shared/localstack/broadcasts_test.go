@@ -51,6 +51,7 @@ func TestBroadcastReachesEveryUserWithACredit(t *testing.T) {
 	}
 	id := a.body["broadcast_id"].(string)
 	h.s.BroadcastQueue.Wait()
+	h.drain()
 	got := h.admin("GET", "/v1/broadcasts/"+id, nil)
 	if got.status != 200 || got.body["state"] != "done" || got.body["queued"] != float64(161) ||
 		got.body["sent"] != float64(161) || got.body["no_credit"] != float64(0) || got.body["failed"] != float64(0) {

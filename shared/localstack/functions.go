@@ -32,6 +32,9 @@ type Function struct {
 	// Queue handles a batch of messages of the queue the function consumes,
 	// as Lambda's SQS event source delivers them; nil when it consumes none.
 	Queue func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+	// Stream handles a batch of the table's stream records, as Lambda's
+	// DynamoDB event source delivers them; nil when it reads none.
+	Stream func(context.Context, events.DynamoDBEvent) error
 }
 
 // Functions maps each logical id of template.yaml to its handler, built from
@@ -55,6 +58,7 @@ func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
 		"EventsFunction":          {HTTP: b.Events().Handle},
 		"BroadcastFunction":       {HTTP: bc.Handle},
 		"BroadcastWorkerFunction": {Queue: bc.HandleSQS},
+		"TallyFunction":           {Stream: b.Tally().Handle},
 		"SweepFunction": {Scheduled: func(ctx context.Context) error {
 			_, err := sw.Run(ctx)
 			return err

@@ -212,6 +212,15 @@ func (h *harness) send(openid, tmpl string, headers ...string) answer {
 	}, headers...)
 }
 
+// drain waits until the tally has counted every change made so far (today's
+// counts and broadcasts' counts follow the table's stream).
+func (h *harness) drain() {
+	h.t.Helper()
+	if err := h.s.DrainStreams(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func (h *harness) row(openid, tmpl string) ledger.Row {
 	h.t.Helper()
 	r, err := h.s.Backend.Store.Row(context.Background(), store.RowKey{AppID: h.appid, OpenID: openid, TemplateID: tmpl})

@@ -2,8 +2,9 @@
 // account and no Docker: an in-memory DynamoDB-compatible server (unless
 // DYNAMODB_ENDPOINT names another), the WeChat simulator (unless
 // WECHAT_API_BASE and real credentials are set), every route of template.yaml
-// served by the same handlers that deploy, the schedules running, and the
-// broadcast queue replaced by an in-process one. cmd/wxsub-local wraps it; the
+// served by the same handlers that deploy, the schedules running, the
+// broadcast queue replaced by an in-process one, and the table's stream read
+// as Lambda's event source mapping reads it. cmd/wxsub-local wraps it; the
 // tests start it in-process.
 package localstack
 
@@ -26,10 +27,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/wxsub/wxsub/shared/backend"
 	"github.com/wxsub/wxsub/shared/broadcasts"
 	"github.com/wxsub/wxsub/shared/config"
+	"github.com/wxsub/wxsub/shared/eventsource"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/samtemplate"
@@ -49,6 +52,10 @@ type Options struct {
 	LogOutput io.Writer
 	// NoSchedules leaves the schedules to the caller (RunSchedule).
 	NoSchedules bool
+	// ManualStreams reads the table's stream only when the caller asks
+	// (DrainStreams), so that the tally's requests do not mix with those of
+	// the requests being measured.
+	ManualStreams bool
 	// SimConfig adjusts the simulator before it starts (tests set latencies).
 	SimConfig func(*wechatsim.Config)
 	// WeChatTimeout bounds each WeChat call; zero keeps the client's 10 s.
@@ -79,6 +86,8 @@ type Stack struct {
 	BroadcastPace broadcasts.Pace
 
 	functions map[string]Function
+	// sources stand in for Lambda's DynamoDB event source mappings.
+	sources []*eventsource.Source
 	// access records the DynamoDB permissions each function's requests needed.
 	access accessLog
 	api    *http.Server
@@ -182,14 +191,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	bo.MetricsOutput = bo.LogOutput // EMF lines go where Lambda puts them: among the logs
 	var db *dynamodb.Client
+	var streams *dynamodbstreams.Client
 	if cfg.DynamoEndpoint == "" {
 		s.DB, err = localdb.Start("")
 		if err != nil {
 			return nil, fmt.Errorf("localstack: %w", err)
 		}
-		db = s.DB.Client()
+		db, streams = s.DB.Client(), s.DB.StreamsClient()
 	} else if db, err = store.NewClient(ctx, store.ClientOptions{Endpoint: cfg.DynamoEndpoint}); err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
+	} else {
+		o := db.Options()
+		streams = dynamodbstreams.New(dynamodbstreams.Options{Region: o.Region, BaseEndpoint: o.BaseEndpoint, Credentials: o.Credentials})
 	}
 	if err := localdb.EnsureTable(ctx, db, tpl.Table.CreateTableInput(cfg.Table)); err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
@@ -220,6 +233,26 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return deliver(withFunction(ctx, workerID), worker, j)
 	})
 	s.Broadcasts.Queue = s.BroadcastQueue
+	// The table's stream, read as Lambda's event source mapping reads it.
+	for _, fn := range tpl.Functions {
+		for _, st := range fn.Streams {
+			handle, id := s.functions[fn.LogicalID].Stream, fn.LogicalID
+			src := &eventsource.Source{Streams: streams, Table: cfg.Table, BatchSize: st.BatchSize,
+				Window: st.BatchingWindow, Latest: st.StartingPosition == "LATEST", Logger: b.Logger,
+				Handle: func(ctx context.Context, ev events.DynamoDBEvent) error {
+					return handle(withFunction(ctx, id), ev)
+				}}
+			s.sources = append(s.sources, src)
+			if o.ManualStreams {
+				continue
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				src.Run(runCtx)
+			}()
+		}
+	}
 
 	// The API.
 	addr := o.Addr
@@ -280,6 +313,9 @@ func (s *Stack) checkRegistry() error {
 		if len(fn.Queues) > 0 && f.Queue == nil {
 			problems = append(problems, fn.LogicalID+" consumes a queue but has no queue handler")
 		}
+		if len(fn.Streams) > 0 && f.Stream == nil {
+			problems = append(problems, fn.LogicalID+" reads the table's stream but has no stream handler")
+		}
 	}
 	for id := range s.functions {
 		if !inTemplate[id] {
@@ -339,6 +375,18 @@ func (s *Stack) runSchedule(ctx context.Context, logicalID string, sch samtempla
 		case <-t.C:
 		}
 	}
+}
+
+// DrainStreams waits until the functions that read the table's stream have
+// been handed every record written so far (today's counts and broadcasts'
+// counts are then up to date).
+func (s *Stack) DrainStreams(ctx context.Context) error {
+	for _, src := range s.sources {
+		if err := src.Drain(ctx); err != nil {
+			return fmt.Errorf("localstack: %w", err)
+		}
+	}
+	return nil
 }
 
 // RunSchedule invokes a scheduled function once, as EventBridge would.

@@ -29,6 +29,7 @@ func quotaSlot(t *testing.T, a answer, path string) map[string]any {
 
 func (h *harness) quota() answer {
 	h.t.Helper()
+	h.drain() // today's counts follow the table's stream
 	a := h.admin("GET", "/v1/quota", nil)
 	if a.status != 200 {
 		h.t.Fatalf("GET /v1/quota: %d %s", a.status, a.raw)

@@ -84,6 +84,7 @@ func TestBroadcastAlongsideDirectSends(t *testing.T) {
 	id := a.body["broadcast_id"].(string)
 	direct := h.sendBurst(users[:100], 1)
 	h.s.BroadcastQueue.Wait()
+	h.drain()
 	h.s.Sim.Flush()
 	for _, u := range users[:100] {
 		if d := direct[u.openid][0]; d.status != 200 {

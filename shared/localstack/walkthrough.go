@@ -63,8 +63,10 @@ func (s *Stack) WalkThrough() string {
 	fmt.Fprintf(&b, "curl -s $API/v1/subscriptions -H \"Authorization: Bearer $TOKEN\"; echo\n")
 	fmt.Fprintf(&b, "curl -s \"$SIM/__sim/inbox?openid=$OPENID\"; echo\n\n")
 	fmt.Fprintf(&b, "# 5. The template catalogue as the mini-program reads it (synced from WeChat's gettemplate at start\n")
-	fmt.Fprintf(&b, "#    and hourly), then WeChat's quotas and today's counts as an operator reads them.\n")
+	fmt.Fprintf(&b, "#    and hourly), then WeChat's quotas and today's counts as an operator reads them (the counts\n")
+	fmt.Fprintf(&b, "#    follow the sends by about a second: they are kept from the table's stream).\n")
 	fmt.Fprintf(&b, "curl -s $API/v1/templates -H \"Authorization: Bearer $TOKEN\"; echo\n")
+	fmt.Fprintf(&b, "sleep 2\n")
 	fmt.Fprintf(&b, "curl -s $API/v1/quota -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
 	return b.String()
 }

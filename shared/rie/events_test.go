@@ -87,6 +87,8 @@ var expectations = map[string]expectation{
 	"broadcasts-get.json":  {status: 404, code: "broadcast_not_found"},
 	// The outcomes of a broadcast that does not exist.
 	"broadcasts-messages-get.json": {status: 404, code: "broadcast_not_found"},
+	// The tally counts a settled send and a grant; it answers nothing.
+	"tally.json": {},
 	// A job of a broadcast that does not exist is dropped, not retried.
 	"broadcast-worker.json": {check: func(t *testing.T, body map[string]any, _ map[string]string) {
 		if f, ok := body["batchItemFailures"].([]any); !ok || len(f) != 0 {
@@ -97,11 +99,12 @@ var expectations = map[string]expectation{
 
 // sample is one file of events/, with the function it belongs to.
 type sample struct {
-	File  string // base name, e.g. "session.json"
-	Raw   []byte
-	Fn    samtemplate.Function
-	Route *samtemplate.Route // set for an API Gateway event
-	Queue *samtemplate.Queue // set for an SQS event
+	File   string // base name, e.g. "session.json"
+	Raw    []byte
+	Fn     samtemplate.Function
+	Route  *samtemplate.Route  // set for an API Gateway event
+	Queue  *samtemplate.Queue  // set for an SQS event
+	Stream *samtemplate.Stream // set for a DynamoDB stream event
 }
 
 func loadTemplate(t *testing.T) (tpl *samtemplate.Template, root string) {
@@ -145,6 +148,8 @@ func loadSamples(t *testing.T, root string, tpl *samtemplate.Template) []sample 
 			ok = routeSample(t, tpl, &s)
 		} else if isSQSEvent(probe) {
 			ok = queueSample(t, tpl, &s)
+		} else if isStreamEvent(probe) {
+			ok = streamSample(t, tpl, &s)
 		} else {
 			ok = scheduleSample(t, tpl, &s)
 		}
@@ -269,6 +274,73 @@ func queueSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {
 		ok = false
 	}
 	return ok && s.Queue != nil
+}
+
+// isStreamEvent reports whether a sample is a DynamoDB stream event: a
+// Records array whose first record comes from aws:dynamodb.
+func isStreamEvent(probe map[string]json.RawMessage) bool {
+	var recs []struct {
+		EventSource string `json:"eventSource"`
+	}
+	return json.Unmarshal(probe["Records"], &recs) == nil && len(recs) > 0 && recs[0].EventSource == "aws:dynamodb"
+}
+
+// streamSample routes a DynamoDB stream event to the function that reads
+// the table's stream, checking that its records are what Lambda hands over:
+// from the stream of a table (CloudFormation names it <stack>-Table-<suffix>),
+// with the keys and images NEW_AND_OLD_IMAGES gives, in sequence order.
+func streamSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {
+	t.Helper()
+	var ev events.DynamoDBEvent
+	dec := json.NewDecoder(bytes.NewReader(s.Raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		t.Errorf("events/%s is not a DynamoDB stream event: %v", s.File, err)
+		return false
+	}
+	for _, fn := range tpl.Functions {
+		for _, st := range fn.Streams {
+			s.Fn, s.Stream = fn, &st
+		}
+	}
+	if s.Stream == nil {
+		t.Errorf("events/%s: no function of template.yaml reads the table's stream", s.File)
+		return false
+	}
+	ok := true
+	prev := ""
+	for i, r := range ev.Records {
+		problems := []string{}
+		c := r.Change
+		if r.EventSource != "aws:dynamodb" || r.EventID == "" || r.EventVersion != "1.1" {
+			problems = append(problems, "eventSource is not aws:dynamodb, eventID is empty or eventVersion is not 1.1")
+		}
+		if arn := strings.SplitN(r.EventSourceArn, ":", 6); len(arn) != 6 || arn[2] != "dynamodb" || arn[3] != r.AWSRegion ||
+			!strings.Contains(arn[5], "-Table-") || !strings.Contains(arn[5], "/stream/") {
+			problems = append(problems, "eventSourceArn is not the stream ARN of the template's table in awsRegion")
+		}
+		if c.StreamViewType != tpl.Table.StreamViewType || len(c.Keys) != 2 {
+			problems = append(problems, "the record is not one of the table's stream (view type, keys)")
+		}
+		want := map[string]bool{"INSERT": c.NewImage != nil && c.OldImage == nil,
+			"MODIFY": c.NewImage != nil && c.OldImage != nil, "REMOVE": c.NewImage == nil && c.OldImage != nil}
+		if !want[r.EventName] {
+			problems = append(problems, "eventName "+r.EventName+" does not match the images")
+		}
+		if c.SequenceNumber <= prev {
+			problems = append(problems, "records are not in sequence order")
+		}
+		prev = c.SequenceNumber
+		for _, p := range problems {
+			t.Errorf("events/%s: record %d: %s", s.File, i, p)
+		}
+		ok = ok && len(problems) == 0
+	}
+	if len(ev.Records) > s.Stream.BatchSize {
+		t.Errorf("events/%s has %d records; the stream's BatchSize is %d", s.File, len(ev.Records), s.Stream.BatchSize)
+		ok = false
+	}
+	return ok
 }
 
 func scheduleSample(t *testing.T, tpl *samtemplate.Template, s *sample) bool {

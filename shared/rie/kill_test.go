@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/shared/eventsource"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/rie"
 	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/tally"
 	"github.com/wxsub/wxsub/shared/sweep"
 	"github.com/wxsub/wxsub/shared/wechatsim"
 )
@@ -119,6 +121,12 @@ func TestKilledSendIsSweptAsUnknown(t *testing.T) {
 	r, _ := st.Row(ctx, k)
 	if r.Inflight != 0 || r.Credits != 0 || r.Spent != 1 || !r.Balanced() {
 		t.Fatalf("swept row: %+v; want nothing in flight and the credit spent", r)
+	}
+	// The tally counts the sweep's settlement from the table's stream.
+	counts := &eventsource.Source{Streams: db.StreamsClient(), Table: table, BatchSize: 1000,
+		Handle: (&tally.Handler{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handle}
+	if err := counts.Drain(ctx); err != nil {
+		t.Fatal(err)
 	}
 	day, err := st.DayCounts(ctx, cfg.AppID, store.ChinaDay(time.Now()))
 	if err != nil || day.Unknown != 1 || day.Spent != 1 {

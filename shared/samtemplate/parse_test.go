@@ -474,3 +474,65 @@ func TestLoadNamesTheFile(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+func TestParseStreamEvents(t *testing.T) {
+	tpl := mustParse(t, []byte(`Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {WxsubCodeDir: functions/fn}
+    Properties:
+      Events:
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 1000
+            MaximumBatchingWindowInSeconds: 1
+            MaximumRetryAttempts: -1
+        Defaults:
+          Type: DynamoDB
+          Properties: {Stream: {"Fn::GetAtt": [Table, StreamArn]}, StartingPosition: LATEST}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+`))
+	want := []Stream{
+		{Name: "Changes", BatchSize: 1000, BatchingWindow: time.Second, StartingPosition: "TRIM_HORIZON"},
+		{Name: "Defaults", BatchSize: DefaultStreamBatchSize, StartingPosition: "LATEST"},
+	}
+	if got := tpl.Functions[0].Streams; !reflect.DeepEqual(got, want) {
+		t.Errorf("Streams = %+v\nwant %+v", got, want)
+	}
+	in := tpl.Table.CreateTableInput("t")
+	if in.StreamSpecification == nil || !*in.StreamSpecification.StreamEnabled || in.StreamSpecification.StreamViewType != "NEW_AND_OLD_IMAGES" {
+		t.Errorf("CreateTableInput has no NEW_AND_OLD_IMAGES stream: %+v", in.StreamSpecification)
+	}
+
+	for name, props := range map[string]string{
+		"no stream":         "{StartingPosition: LATEST}",
+		"a queue's Arn":     "{Stream: !GetAtt Q.Arn, StartingPosition: LATEST}",
+		"no position":       "{Stream: !GetAtt Table.StreamArn}",
+		"limited retries":   "{Stream: !GetAtt Table.StreamArn, StartingPosition: LATEST, MaximumRetryAttempts: 3}",
+		"bisected batches":  "{Stream: !GetAtt Table.StreamArn, StartingPosition: LATEST, BisectBatchOnFunctionError: true}",
+		"a batch too large": "{Stream: !GetAtt Table.StreamArn, StartingPosition: LATEST, BatchSize: 20000}",
+		"a window too long": "{Stream: !GetAtt Table.StreamArn, StartingPosition: LATEST, MaximumBatchingWindowInSeconds: 301}",
+	} {
+		_, err := Parse([]byte(`Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {WxsubCodeDir: functions/fn}
+    Properties:
+      Events:
+        Changes: {Type: DynamoDB, Properties: ` + props + `}
+` + minimalTable))
+		if err == nil {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+}

@@ -75,6 +75,8 @@ type Function struct {
 	Schedules []Schedule
 	// Queues are its SQS events, in template order.
 	Queues []Queue
+	// Streams are its DynamoDB events (the table's stream), in template order.
+	Streams []Stream
 	// Timeout is the function's timeout (DefaultTimeout when none is set).
 	Timeout time.Duration
 	// Env holds its environment variables. A value given by an intrinsic
@@ -116,6 +118,27 @@ type Queue struct {
 	// are delivered again.
 	ReportBatchItemFailures bool
 }
+
+// Stream is a DynamoDB event of a function: Lambda reads the table's
+// stream, each shard in order, and invokes the function with batches of
+// its records, retrying a batch that fails until it succeeds (or the
+// records expire, after 24 hours) before it moves on in that shard.
+type Stream struct {
+	// Name is the event's key under Events, e.g. "Changes".
+	Name string
+	// BatchSize is the most records one invocation receives (SAM's default 100).
+	BatchSize int
+	// BatchingWindow is MaximumBatchingWindowInSeconds: how long Lambda
+	// gathers records before it invokes the function with fewer than
+	// BatchSize (0 when unset).
+	BatchingWindow time.Duration
+	// StartingPosition is TRIM_HORIZON or LATEST.
+	StartingPosition string
+}
+
+// DefaultStreamBatchSize is the batch size of a DynamoDB event that sets
+// none, as in Lambda.
+const DefaultStreamBatchSize = 100
 
 // DefaultBatchSize is the batch size of an SQS event that sets none, as in SAM.
 const DefaultBatchSize = 10
@@ -289,6 +312,12 @@ func parseFunction(id string, res, globals *yaml.Node, params map[string]Paramet
 				return fn, fmt.Errorf("event %s: %w", name, err)
 			}
 			fn.Queues = append(fn.Queues, q)
+		case "DynamoDB":
+			st, err := parseStream(name, ep)
+			if err != nil {
+				return fn, fmt.Errorf("event %s: %w", name, err)
+			}
+			fn.Streams = append(fn.Streams, st)
 		}
 	}
 	return fn, nil
@@ -352,6 +381,66 @@ func parseQueue(name string, props *yaml.Node, params map[string]Parameter) (Que
 		q.ReportBatchItemFailures = true
 	}
 	return q, nil
+}
+
+// parseStream reads a DynamoDB event. Its Stream must be the StreamArn of
+// the template's table; BatchSize and MaximumBatchingWindowInSeconds, when
+// set, literals within Lambda's limits; StartingPosition TRIM_HORIZON or
+// LATEST; and a batch that fails must be retried until it succeeds
+// (MaximumRetryAttempts -1 or unset, BisectBatchOnFunctionError unset or
+// false), as the local stack does.
+func parseStream(name string, props *yaml.Node) (Stream, error) {
+	st := Stream{Name: name, BatchSize: DefaultStreamBatchSize}
+	fn, arg, ok := intrinsic(get(props, "Stream"))
+	target := ""
+	if ok && fn == "Fn::GetAtt" {
+		target = arg.Value
+		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
+			id, _ := literal(arg.Content[0])
+			attr, _ := literal(arg.Content[1])
+			target = id + "." + attr
+		}
+	}
+	if !strings.HasSuffix(target, ".StreamArn") {
+		return Stream{}, errors.New("a DynamoDB event needs Stream: !GetAtt <table>.StreamArn")
+	}
+	whole := func(n *yaml.Node, field string, lo, hi int) (int, error) {
+		s, ok := literal(n)
+		v, err := strconv.Atoi(s)
+		if !ok || err != nil || v < lo || v > hi {
+			return 0, fmt.Errorf("line %d: %s must be a whole number from %d to %d", n.Line, field, lo, hi)
+		}
+		return v, nil
+	}
+	if n := get(props, "BatchSize"); n != nil {
+		v, err := whole(n, "BatchSize", 1, 10000)
+		if err != nil {
+			return Stream{}, err
+		}
+		st.BatchSize = v
+	}
+	if n := get(props, "MaximumBatchingWindowInSeconds"); n != nil {
+		v, err := whole(n, "MaximumBatchingWindowInSeconds", 0, 300)
+		if err != nil {
+			return Stream{}, err
+		}
+		st.BatchingWindow = time.Duration(v) * time.Second
+	}
+	st.StartingPosition, _ = literal(get(props, "StartingPosition"))
+	if st.StartingPosition != "TRIM_HORIZON" && st.StartingPosition != "LATEST" {
+		return Stream{}, errors.New("StartingPosition must be TRIM_HORIZON or LATEST")
+	}
+	if n := get(props, "MaximumRetryAttempts"); n != nil {
+		if v, _ := literal(n); v != "-1" {
+			return Stream{}, fmt.Errorf("line %d: MaximumRetryAttempts must be -1 (retry until the batch succeeds)", n.Line)
+		}
+	}
+	if n := get(props, "BisectBatchOnFunctionError"); n != nil {
+		if v, _ := literal(n); v != "false" {
+			return Stream{}, fmt.Errorf("line %d: BisectBatchOnFunctionError must be false", n.Line)
+		}
+	}
+	return st, nil
 }
 
 // wholeParam checks that the parameter name, which field refers to, is a

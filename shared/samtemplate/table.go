@@ -22,6 +22,9 @@ type Table struct {
 	GSIs []GSI
 	// AttributeDefinitions maps each key attribute to its type: "S", "N" or "B".
 	AttributeDefinitions map[string]string
+	// StreamViewType is what the table's stream records hold
+	// (NEW_AND_OLD_IMAGES, ...); "" when the table has no stream.
+	StreamViewType string
 }
 
 // GSI is a global secondary index.
@@ -35,7 +38,7 @@ type GSI struct {
 }
 
 // CreateTableInput describes the table for CreateTable under the given name,
-// billed per request, with its indexes: the local stack and the tests create
+// billed per request, with its indexes and its stream: the local stack and the tests create
 // it on an in-process server or DynamoDB Local. Time to live is not part of
 // CreateTable; callers that need expiry filter on TTLAttribute.
 func (t Table) CreateTableInput(name string) *dynamodb.CreateTableInput {
@@ -54,6 +57,11 @@ func (t Table) CreateTableInput(name string) *dynamodb.CreateTableInput {
 			AttributeName: aws.String(n),
 			AttributeType: types.ScalarAttributeType(t.AttributeDefinitions[n]),
 		})
+	}
+	if t.StreamViewType != "" {
+		in.StreamSpecification = &types.StreamSpecification{
+			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewType(t.StreamViewType),
+		}
 	}
 	for _, g := range t.GSIs {
 		p := &types.Projection{ProjectionType: types.ProjectionType(g.Projection)}
@@ -134,6 +142,15 @@ func parseTable(props *yaml.Node) (Table, error) {
 	for name := range t.AttributeDefinitions {
 		if !used[name] {
 			return t, fmt.Errorf("attribute %q is defined but is not a key of the table or an index", name)
+		}
+	}
+	if n := get(props, "StreamSpecification", "StreamViewType"); n != nil {
+		v, _ := literal(n)
+		switch v {
+		case "KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES":
+			t.StreamViewType = v
+		default:
+			return t, fmt.Errorf("line %d: StreamSpecification.StreamViewType must be KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES", n.Line)
 		}
 	}
 	if ttl := get(props, "TimeToLiveSpecification"); ttl != nil {

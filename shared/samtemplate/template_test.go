@@ -417,8 +417,8 @@ func TestFunctions(t *testing.T) {
 				t.Errorf("%s: %s is set in the template; secrets belong in the secret that WXSUB_SECRETS names", fn.LogicalID, v)
 			}
 		}
-		if len(fn.Routes)+len(fn.Schedules)+len(fn.Queues) == 0 {
-			t.Errorf("%s has no route, schedule or queue: nothing would ever invoke it", fn.LogicalID)
+		if len(fn.Routes)+len(fn.Schedules)+len(fn.Queues)+len(fn.Streams) == 0 {
+			t.Errorf("%s has no route, schedule, queue or stream: nothing would ever invoke it", fn.LogicalID)
 		}
 		// API Gateway gives up on an integration after 30 s.
 		if len(fn.Routes) > 0 && fn.Timeout > 29*time.Second {

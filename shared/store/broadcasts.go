@@ -28,9 +28,9 @@ type Broadcast struct {
 	FanoutDone bool  `dynamodbav:"fanout_done"`
 	Queued     int64 `dynamodbav:"queued"`
 	// Sent, NoCredit, Failed and Unknown count the queued users' outcomes;
-	// they live in CounterShards items beside the broadcast's (pk
-	// B#<id>#<shard>, sk C) and Broadcast adds them up. A sent event moves
-	// an unknown send to Sent or Failed.
+	// they live in an item beside the broadcast's (pk B#<id>, sk C) that
+	// the tally keeps from the table's stream (tally.go), about a second
+	// behind the sends. A sent event moves an unknown send to Sent or Failed.
 	Sent     int64 `dynamodbav:"-"`
 	NoCredit int64 `dynamodbav:"-"`
 	Failed   int64 `dynamodbav:"-"`
@@ -66,17 +66,12 @@ func (s *Store) PutBroadcast(ctx context.Context, b Broadcast) error {
 	return nil
 }
 
-func broadcastShardKey(id string, shard int) map[string]types.AttributeValue {
-	return key(fmt.Sprintf("B#%s#%02d", id, shard), "C")
-}
+func broadcastCountsKey(id string) map[string]types.AttributeValue { return key("B#"+id, "C") }
 
 // Broadcast reads one broadcast with its counts, in one BatchGetItem;
 // ErrNotFound when there is none or it has expired.
 func (s *Store) Broadcast(ctx context.Context, id string) (Broadcast, error) {
-	keys := []map[string]types.AttributeValue{broadcastKey(id)}
-	for i := range CounterShards {
-		keys = append(keys, broadcastShardKey(id, i))
-	}
+	keys := []map[string]types.AttributeValue{broadcastKey(id), broadcastCountsKey(id)}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
 		return Broadcast{}, fmt.Errorf("store: get broadcast: %w", err)
@@ -114,7 +109,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (Broadcast, error) {
 	return b, nil
 }
 
-// broadcastShard is one of the items a broadcast's outcome counts are spread over.
+// broadcastShard is the item of a broadcast's outcome counts.
 type broadcastShard struct {
 	Sent     int64 `dynamodbav:"sent"`
 	NoCredit int64 `dynamodbav:"no_credit"`
@@ -134,7 +129,7 @@ type BroadcastCounts struct {
 
 // AddBroadcastCounts adds to a broadcast's counters atomically: Queued and
 // FanoutDone on the broadcast's item (one write per page of users), Failed
-// on a shard.
+// on its counts item (a rare failure without a message record).
 func (s *Store) AddBroadcastCounts(ctx context.Context, id string, c BroadcastCounts) error {
 	if c.Queued != 0 || c.FanoutDone {
 		expr := "SET queued = queued + :q"
@@ -155,10 +150,12 @@ func (s *Store) AddBroadcastCounts(ctx context.Context, id string, c BroadcastCo
 		}
 	}
 	if c.Failed != 0 {
-		u := s.broadcastCountUpdate(id, "failed", "")
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+			TableName:                 aws.String(s.table),
+			Key:                       broadcastCountsKey(id),
+			UpdateExpression:          aws.String("ADD failed :n SET #ttl = :ttl"),
+			ExpressionAttributeNames:  map[string]string{"#ttl": TTLAttribute},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(c.Failed), ":ttl": num(s.now().Add(BroadcastRetention).Unix())},
 		})
 		if err != nil {
 			return fmt.Errorf("store: count broadcast %s: %w", id, err)
@@ -180,24 +177,4 @@ func outcomeCounter(m Message) string {
 		return "unknown"
 	}
 	return "failed"
-}
-
-// broadcastCountUpdate adds one to counter (and takes one from minus, when
-// set) on a shard of the broadcast's counts chosen at random. A settlement
-// carries it in its transaction, so that a job the queue delivers twice (or
-// that stops half-way) never counts a user twice or not at all.
-func (s *Store) broadcastCountUpdate(id, counter, minus string) *types.Update {
-	names := map[string]string{"#c": counter}
-	expr := "SET #c = if_not_exists(#c, :zero) + :one"
-	if minus != "" {
-		names["#m"] = minus
-		expr += ", #m = if_not_exists(#m, :zero) - :one"
-	}
-	return &types.Update{
-		TableName:                 aws.String(s.table),
-		Key:                       broadcastShardKey(id, shard()),
-		UpdateExpression:          aws.String(expr),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":zero": num(0)},
-	}
 }

@@ -259,7 +259,8 @@ type DeliveryReport struct {
 
 // RecordDelivery moves m from sent or unknown to the reported status, in one
 // transaction with the zeroing of the row's balance when the report says no
-// authorisation is left. A failed message is marked accepted: WeChat took the
+// authorisation is left (a broadcast's counts follow through the tally). A
+// failed message is marked accepted: WeChat took the
 // send, so its credit stays spent. changed is false when m was no longer sent
 // or unknown (a repeated event, or one for a message already final).
 func (s *Store) RecordDelivery(ctx context.Context, m Message, r DeliveryReport) (changed bool, err error) {
@@ -307,14 +308,6 @@ func (s *Store) RecordDelivery(ctx context.Context, m Message, r DeliveryReport)
 			u.ExpressionAttributeValues = map[string]types.AttributeValue{":zero": num(0), ":now": num(now)}
 		}
 		items = append(items, types.TransactWriteItem{Update: u})
-	}
-	if m.BroadcastID != "" && m.Status == ledger.Unknown {
-		// The broadcast counted the send unknown: now it knows.
-		to := "sent"
-		if r.Delivery.Status == ledger.Failed {
-			to = "failed"
-		}
-		items = append(items, types.TransactWriteItem{Update: s.broadcastCountUpdate(m.BroadcastID, to, "unknown")})
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {

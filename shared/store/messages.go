@@ -288,38 +288,21 @@ func (s *Store) conditionMessage(ctx context.Context, id string, old map[string]
 
 // Remember records the final answer of a send that never reserved a credit
 // (a refusal) under an id derived from an Idempotency-Key, so that a repeat
-// of the key gets it again; a broadcast's message is counted in the same
-// transaction. It returns *DuplicateError when the key was used within window.
+// of the key gets it again; the tally counts a broadcast's message from it.
+// It returns *DuplicateError when the key was used within window.
 func (s *Store) Remember(ctx context.Context, m Message, window time.Duration) error {
 	item, err := attributevalue.MarshalMap(newMessageItem(m))
 	if err != nil {
 		return fmt.Errorf("store: encode message: %w", err)
 	}
-	put := &types.Put{
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.table),
 		Item:                                item,
 		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-window)))},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	var old map[string]types.AttributeValue
-	if m.BroadcastID == "" {
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
-			ExpressionAttributeValues:           put.ExpressionAttributeValues,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
-		old = conditionOld(err)
-	} else {
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: put},
-			{Update: s.broadcastCountUpdate(m.BroadcastID, outcomeCounter(m), "")},
-		}})
-		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 {
-			old = tce.CancellationReasons[0].Item
-		}
-	}
+	})
+	old := conditionOld(err)
 	if err == nil {
 		return nil
 	}
@@ -354,8 +337,9 @@ var ErrSettled = errors.New("store: the send was already settled")
 
 // Settle writes the final message record and settles the reserved credit in
 // one transaction, so that the ledger and the messages never disagree: the
-// send leaves flight, its pending marker goes, today's counters (and its
-// broadcast's) count it once. A message WeChat answered with a msgid also
+// send leaves flight and its pending marker goes. The record keeps what
+// became of the credit (effect), from which the tally counts the send in
+// today's counters and its broadcast's (tally.go). A message WeChat answered with a msgid also
 // gets a pointer from that msgid, so that its subscribe_msg_sent_event finds
 // it (MessageByWeChatID). A settlement whose earlier attempt was written
 // (its answer lost) is recognised as done.
@@ -369,6 +353,10 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 		":wx": str(m.WeChatMsgID), ":now": num(millis(m.UpdatedAt)),
 		":as": num(int64(m.AnswerStatus)), ":a": str(m.Answer),
 		":pending": str(string(ledger.Pending)), ":attempt": str(m.Attempt),
+	}
+	if e := effectOf(st.Kind, st.Effect); e != "" {
+		sets += ", effect = :eff"
+		values[":eff"] = str(e)
 	}
 	if st.FreeKey {
 		sets += ", created_at = :zero"
@@ -393,12 +381,7 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 	items = append(items,
 		types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: key(pk, sk)}},
 		types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect)},
-		// Today's counters ride in the same transaction: no extra request.
-		types.TransactWriteItem{Update: s.dayCountUpdate(st)},
 	)
-	if m.BroadcastID != "" {
-		items = append(items, types.TransactWriteItem{Update: s.broadcastCountUpdate(m.BroadcastID, outcomeCounter(m), "")})
-	}
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return nil

@@ -16,7 +16,7 @@ import (
 // pendingItem marks a reserved send that has not settled yet. Reserve writes
 // it and Settle deletes it, each in its own transaction; the sweep looks for
 // the ones left behind by a send that died in between. Markers are spread
-// over CounterShards partitions (pk P#<appid>#<shard>, sk <created ms>#<id>)
+// over PendingShards partitions (pk P#<appid>#<shard>, sk <created ms>#<id>)
 // so that no partition takes every send's writes, and sorted by age within
 // each so that the sweep reads only the stale ones.
 type pendingItem struct {
@@ -31,7 +31,7 @@ func pendingPK(appid string, shard int) string { return fmt.Sprintf("P#%s#%02d",
 func pendingKey(m Message) (pk, sk string) {
 	h := fnv.New32a()
 	h.Write([]byte(m.ID))
-	return pendingPK(m.AppID, int(h.Sum32()%CounterShards)), fmt.Sprintf("%013d#%s", millis(m.CreatedAt), m.ID)
+	return pendingPK(m.AppID, int(h.Sum32()%PendingShards)), fmt.Sprintf("%013d#%s", millis(m.CreatedAt), m.ID)
 }
 
 func newPendingItem(m Message) pendingItem {
@@ -46,7 +46,7 @@ func newPendingItem(m Message) pendingItem {
 // message found.
 func (s *Store) StalePending(ctx context.Context, appid string, cutoff time.Time, limit int) ([]Message, error) {
 	var out []Message
-	for shard := 0; shard < CounterShards && len(out) < limit; shard++ {
+	for shard := 0; shard < PendingShards && len(out) < limit; shard++ {
 		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName:              aws.String(s.table),
 			KeyConditionExpression: aws.String("pk = :pk AND sk < :cutoff"),

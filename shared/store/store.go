@@ -6,17 +6,17 @@
 //	message         M#<id>                   M             UM#<appid>#<openid>   <created>#<id>
 //	access token    A#<appid>                TOKEN
 //	template        A#<appid>                TPL#<id>
-//	day counters    D#<appid>#<day>#<shard>  D             (ttl: 40 days; CounterShards items a day)
-//	pending marker  P#<appid>#<shard>        <created ms>#<message id>   (while a send is unsettled)
+//	day counters    D#<appid>#<day>          D             (ttl: 40 days; written by the tally only)
+//	pending marker  P#<appid>#<shard>        <created ms>#<message id>   (while a send is unsettled; PendingShards)
 //	broadcast       B#<id>                   B             (ttl: 30 days)
-//	broadcast counts B#<id>#<shard>          C             (CounterShards items)
+//	broadcast counts B#<id>                  C             (written by the tally only)
+//	tally marker    K#<first record id>      K             (ttl: 2 days; one per counted batch)
 //	push nonce      N#<appid>#<nonce>        N             (ttl: 10 min)
 //	push event      E#<appid>#<digest>       E             (ttl: 1 day; one per event item)
 //	msgid pointer   W#<appid>#<msgid>        W             (ttl: the message's)
 //
-// No item is written by every send or every report: counters that many
-// requests add to are spread over CounterShards items with their own
-// partition keys, each write adding to one chosen at random. Every request
+// No item is written by every send or every report: the counters are kept
+// from the table's stream, a batch at a time (tally.go). Every request
 // retries DynamoDB's conflicts and throttles (retry.go).
 //
 // Ledger rows also count the one-time accepts granted from one source (the

@@ -342,7 +342,7 @@ func TestLostAnswersAreNotAppliedTwice(t *testing.T) {
 	if r.Credits != 1 || r.Inflight != 0 || r.Spent != 1 || !r.Balanced() {
 		t.Fatalf("after the settlement: %+v", r)
 	}
-	day, err := s.DayCounts(ctx, k.AppID, store.ChinaDay(time.Now()))
+	day, err := drained(t, s, tb).DayCounts(ctx, k.AppID, store.ChinaDay(time.Now()))
 	if err != nil || day.Sent != 1 || day.Spent != 1 {
 		t.Fatalf("today's counts %+v, %v; want the send counted once", day, err)
 	}

@@ -6,15 +6,12 @@ import (
 	"github.com/wxsub/wxsub/shared/metrics"
 )
 
-// countGrants records the one-time credits a report granted: the
-// CreditsGranted metric and today's counter (one write, only when the report
-// granted). A failed write is logged, not answered: the ledger holds the grant.
-func (h *Handler) countGrants(ctx context.Context, n int64) {
-	if n <= 0 {
-		return
-	}
-	h.Metrics.Count(metrics.CreditsGranted, n)
-	if err := h.Store.CountGrants(context.WithoutCancel(ctx), h.AppID, n); err != nil {
-		h.Logger.WarnContext(ctx, "today's grant counter not updated", "appid", h.AppID, "granted", n, "err", err)
+// countGrants records the one-time credits a report granted in the
+// CreditsGranted metric. Today's counter follows from the ledger rows'
+// changes, through the table's stream (store.ApplyChanges): the report
+// itself writes nothing more.
+func (h *Handler) countGrants(_ context.Context, n int64) {
+	if n > 0 {
+		h.Metrics.Count(metrics.CreditsGranted, n)
 	}
 }
