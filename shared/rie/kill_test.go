@@ -20,8 +20,8 @@ import (
 	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/rie"
 	"github.com/wxsub/wxsub/shared/store"
-	"github.com/wxsub/wxsub/shared/tally"
 	"github.com/wxsub/wxsub/shared/sweep"
+	"github.com/wxsub/wxsub/shared/tally"
 	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
