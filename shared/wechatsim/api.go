@@ -224,7 +224,7 @@ var errTexts = map[int]string{
 	43002:  "require POST method",
 	43101:  "user refuse to accept the msg",
 	43107:  "subscribe message capability banned",
-	43108:  "the user is receiving another message, try again later",
+	43108:  "Cannot make concurrent calls to the same OpenID, please try again", // observed
 	45009:  "reach max api daily quota limit",
 	45011:  "api minute-quota reach limit mustslower retry next minute",
 	45168:  "keyword hit sensitive words",
