@@ -13,7 +13,10 @@
 // main switch turned to 0.
 package ledger
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Kind is the template's subscription type.
 type Kind string
@@ -73,17 +76,36 @@ const (
 	TapFilter Tap = "filter"
 	// TapSwitchReject is a subscribe_msg_change_event "reject": the user switched the template off.
 	TapSwitchReject Tap = "switch_reject"
+	// TapSwitchAccept is a subscribe_msg_change_event accept: the user switched
+	// the template back on in the settings. It grants nothing: a one-time
+	// credit comes only from a popup's accept.
+	TapSwitchAccept Tap = "switch_accept"
 	// TapMainSwitchOff is errCode 20004: the mini-program's main switch is off.
 	TapMainSwitchOff Tap = "off"
 )
 
-// ParseTap maps a popup result string to a Tap; ok is false for anything else.
+// ParseTap maps a popup result string to a Tap; ok is false for anything
+// else. Every status that starts with "accept" is an accept: WeChat answers
+// acceptWithAudio when the user also turned the voice reminder on
+// (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/subscribe-message.html,
+// "订阅消息语音提醒"), and acceptWithAlert or acceptWithForcePush for its
+// strong reminders (WeChat staff, 2024-05-20:
+// https://developers.weixin.qq.com/community/develop/doc/000688a17e8448fdde819bcf567000).
 func ParseTap(s string) (Tap, bool) {
-	switch t := Tap(s); t {
-	case TapAccept, TapReject, TapBan, TapFilter:
+	switch t := Tap(s); {
+	case t == TapReject, t == TapBan, t == TapFilter:
 		return t, true
+	case IsAccept(s):
+		return TapAccept, true
 	}
 	return "", false
+}
+
+// IsAccept reports whether a popup result or a popup event's
+// SubscribeStatusString is an accept: "accept" or any status that starts
+// with it (acceptWithAudio, acceptWithAlert, acceptWithForcePush).
+func IsAccept(status string) bool {
+	return strings.HasPrefix(status, string(TapAccept))
 }
 
 // Change is what one tap does to a ledger row. Grant and Revoke never occur together.
@@ -112,6 +134,8 @@ func OnTap(kind Kind, t Tap) Change {
 		return Change{Status: Ban}
 	case TapSwitchReject:
 		return Change{Status: Reject, Revoke: kind == OneTime}
+	case TapSwitchAccept:
+		return Change{Status: Accept}
 	case TapMainSwitchOff:
 		return Change{Status: Off, Revoke: kind == OneTime}
 	}

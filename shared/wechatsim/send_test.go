@@ -3,8 +3,8 @@ package wechatsim_test
 import (
 	"encoding/json"
 	"net/url"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
