@@ -96,6 +96,9 @@ func (s *Sim) api(path string, h apiHandler) http.HandlerFunc {
 			s.remember(r, body, a, start)
 		}
 		if f != nil {
+			if f.OmitMsgID && a.errcode == 0 {
+				a.body = []byte(`{"errcode":0,"errmsg":"ok"}`) // the sent event still has the msgid
+			}
 			sleep(r.Context(), f.delay)
 			if f.Drop {
 				dropConnection(w)
