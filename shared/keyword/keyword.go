@@ -11,7 +11,8 @@ import (
 // Type is a keyword type, the part of a key before its index number.
 type Type string
 
-// The keyword types of wechat-api.md §3.
+// The keyword types of WeChat's table of value rules
+// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html).
 const (
 	Thing           Type = "thing"
 	Number          Type = "number"
