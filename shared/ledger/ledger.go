@@ -55,7 +55,9 @@ const (
 	Accept Status = "accept"
 	// Reject means the user tapped "cancel" or switched the template off.
 	Reject Status = "reject"
-	// Ban means WeChat blocked the template for this user; sends are refused.
+	// Ban means WeChat's platform banned the template ("已被后台封禁"): not the
+	// user's choice, so credits are kept; sends are refused (WeChat would
+	// answer 43107) until the next accept shows the ban lifted.
 	Ban Status = "ban"
 	// Off means the user turned the mini-program's main subscription switch off.
 	Off Status = "off"
@@ -70,7 +72,7 @@ const (
 	TapAccept Tap = "accept"
 	// TapReject is a "reject" popup result.
 	TapReject Tap = "reject"
-	// TapBan is a "ban" popup result.
+	// TapBan is a "ban" popup result: the platform banned the template.
 	TapBan Tap = "ban"
 	// TapFilter is a "filter" popup result (a duplicate title); it changes nothing.
 	TapFilter Tap = "filter"
@@ -197,7 +199,7 @@ const (
 	NoRefusal Refusal = ""
 	// RefusedNoCredit means a one-time row has no credit left, or the user never accepted.
 	RefusedNoCredit Refusal = "no_credit"
-	// RefusedBanned means WeChat banned the template for this user.
+	// RefusedBanned means WeChat's platform banned the template (a "ban" popup result).
 	RefusedBanned Refusal = "banned"
 	// RefusedNotSubscribed means a long-term template is not accepted (rejected or off).
 	RefusedNotSubscribed Refusal = "not_subscribed"

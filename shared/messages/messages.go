@@ -504,7 +504,7 @@ func noCredit(r ledger.Refusal) *httpapi.Error {
 	msg := "the user has no credit left for this template; ask them to subscribe again (wx.requestSubscribeMessage)"
 	switch r {
 	case ledger.RefusedBanned:
-		msg = "WeChat banned this template for the user; nothing can be sent"
+		msg = "WeChat banned this template (the user's popup answered ban); the user's credits are kept until an accept shows the ban lifted"
 	case ledger.RefusedNotSubscribed:
 		msg = "the user has not accepted this long-term template (or turned it off)"
 	}
