@@ -29,8 +29,18 @@ export interface Session {
   openid: string;
 }
 
-/** What WeChat answered for one template in the popup. */
-export type SubscribeStatus = 'accept' | 'reject' | 'ban' | 'filter';
+/**
+ * What WeChat answered for one template in the popup. Every status that
+ * starts with 'accept' is an accept: 'acceptWithAudio' (voice reminder on),
+ * 'acceptWithAlert' and 'acceptWithForcePush' (strong reminders), and any
+ * later variant. 'ban' means the platform banned the template. Test accepts
+ * with isAccept().
+ */
+export type AcceptStatus = 'accept' | 'acceptWithAudio' | 'acceptWithAlert' | 'acceptWithForcePush' | `accept${string}`;
+export type SubscribeStatus = AcceptStatus | 'reject' | 'ban' | 'filter';
+
+/** Whether a status from subscribe() is an accept (any status starting with 'accept'). */
+export function isAccept(status: string): status is AcceptStatus;
 
 /** One template in subscribe()'s answer. */
 export interface SubscribeItem {
@@ -57,7 +67,7 @@ export interface OpenSettingResult {
   authSetting: Record<string, boolean>;
   subscriptionsSetting?: {
     mainSwitch: boolean;
-    itemSettings?: Record<string, 'accept' | 'reject' | 'ban'>;
+    itemSettings?: Record<string, AcceptStatus | 'reject' | 'ban'>;
   };
 }
 

@@ -29,6 +29,20 @@ const DEFAULT_MAX_TMPL_IDS = 3;
 /** errCode of wx.requestSubscribeMessage when the user switched notifications off. */
 const MAIN_SWITCH_OFF = 20004;
 
+/**
+ * Tells whether a status of wx.requestSubscribeMessage's answer is an
+ * accept. WeChat answers 'accept', or 'acceptWithAudio' when the user also
+ * turned the voice reminder on, or 'acceptWithAlert' / 'acceptWithForcePush'
+ * for its strong reminders: every status that starts with 'accept' is one.
+ * Compare with this, not with === 'accept'.
+ *
+ * @param {string} status a status from subscribe()'s answer.
+ * @returns {boolean} true for an accept.
+ */
+function isAccept(status) {
+  return typeof status === 'string' && status.indexOf('accept') === 0;
+}
+
 /** A session is treated as expired this many milliseconds before expires_at. */
 const EXPIRY_MARGIN_MS = 60 * 1000;
 
@@ -419,7 +433,8 @@ Client.prototype._checkTmplIds = function (tmplIds) {
  * yet are left for WeChat to judge).
  *
  * Resolves with one item per template id, in the order given: status is what
- * WeChat answered for this tap ('accept', 'reject', 'ban' or 'filter') and
+ * WeChat answered for this tap ('accept' or a variant such as
+ * 'acceptWithAudio' — test it with isAccept() —, 'reject', 'ban' or 'filter') and
  * credits is the user's balance after the report (null for long-term).
  * When the user has switched notifications off (errCode 20004), it records
  * that with wxsub and resolves with {mainSwitchOff: true, openSettings};
@@ -566,6 +581,7 @@ Client.prototype.templates = function () {
 
 module.exports = {
   createClient: createClient,
+  isAccept: isAccept,
   SESSION_KEY: SESSION_KEY,
   DEFAULT_MAX_TMPL_IDS: DEFAULT_MAX_TMPL_IDS,
 };

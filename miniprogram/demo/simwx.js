@@ -21,7 +21,7 @@
 const OPENID_KEY = 'wxsub.demo.openid';
 
 /** The answers offered in the simulated popup. */
-const ANSWERS = ['accept', 'reject', 'ban'];
+const ANSWERS = ['accept', 'acceptWithAudio', 'reject', 'ban'];
 
 /**
  * Creates the stand-in.
@@ -110,6 +110,12 @@ function createSimWx(options) {
       o.tmplIds.forEach(function (id) { results[id] = answer; });
       return post('/__sim/popup', { openid: openid, results: results });
     }).then(function (res) {
+      // The simulator answers WeChat's fail object (e.g. errCode 20001 for
+      // an unknown template id) as WeChat gives it: to fail, not success.
+      if (res && res.errCode !== undefined) {
+        o.fail(res);
+        return;
+      }
       o.success(res);
     }, function (err) {
       o.fail({ errMsg: 'requestSubscribeMessage:fail ' + err.errMsg });

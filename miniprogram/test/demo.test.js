@@ -63,7 +63,9 @@ function fakeRealWx() {
       fw.issued++;
       data = { code: 'simcode-' + fw.issued, openid: o.data.openid || 'o-sim-' + fw.issued };
     } else if (p === '/__sim/popup') {
-      data = Object.assign({ errMsg: 'requestSubscribeMessage:ok' }, o.data.results);
+      data = Object.keys(o.data.results).some((id) => id.startsWith('unknown'))
+        ? { errMsg: 'requestSubscribeMessage:fail No template data return, verify the template id exist', errCode: 20001 }
+        : Object.assign({ errMsg: 'requestSubscribeMessage:ok' }, o.data.results);
     }
     setImmediate(() => o.success(data ? { statusCode: 200, data } : { statusCode: 404, data: {} }));
   };
@@ -112,6 +114,16 @@ test('simulator stand-in: the popup answer goes through the simulator', async ()
   assert.deepEqual(asked, [['T1', 'T2']]);
   assert.deepEqual(real.posts.pop(), { path: '/__sim/popup', data: { openid: 'o-sim-1', results: { T1: 'ban', T2: 'ban' } } });
   assert.deepEqual(got.ok, { errMsg: 'requestSubscribeMessage:ok', T1: 'ban', T2: 'ban' });
+});
+
+test('simulator stand-in: the simulator\'s fail object reaches fail, as WeChat\'s does', async () => {
+  const real = fakeRealWx();
+  const sim = createSimWx({ simulatorURL: SIM, wx: real, choose: async () => 'accept' });
+  await call(sim.login);
+  const got = await call(sim.requestSubscribeMessage, { tmplIds: ['unknownTemplate'] });
+  assert.equal(got.ok, undefined);
+  assert.equal(got.fail.errCode, 20001);
+  assert.match(got.fail.errMsg, /^requestSubscribeMessage:fail No template data return/);
 });
 
 test('simulator stand-in: main switch off fails with 20004 until settings turn it on', async () => {

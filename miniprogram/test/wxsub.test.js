@@ -5,6 +5,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const wxsub = require('../wxsub.js');
 
 const BASE = 'http://wxsub.test';
@@ -89,8 +91,10 @@ function fakeBackend(clock) {
           if (r[id] === 'filter') {
             continue;
           }
-          row(id).status = r[id];
-          if (r[id] === 'accept' && typeOf(id) === 'one_time') {
+          // As the server does: every status starting with 'accept' is an accept.
+          const accepted = r[id].indexOf('accept') === 0;
+          row(id).status = accepted ? 'accept' : r[id];
+          if (accepted && typeOf(id) === 'one_time') {
             row(id).credits++;
           }
         }
@@ -254,6 +258,47 @@ test('accept: the raw result is reported and credits come back', async () => {
 
   const again = await tap(fw, () => client.subscribe(['T_ship']));
   assert.deepEqual(again, [{ templateId: 'T_ship', status: 'accept', credits: 2 }], 'accepts accumulate');
+});
+
+test('accept variants (voice and strong reminders) are reported unchanged and count as accepts', async () => {
+  const { fw, client } = setup();
+  fw.choices = { T_ship: 'acceptWithAudio', T_pay: 'acceptWithForcePush', T_refund: 'acceptWithAlert' };
+  const got = await tap(fw, () => client.subscribe(['T_ship', 'T_pay', 'T_refund']));
+  assert.deepEqual(got, [
+    { templateId: 'T_ship', status: 'acceptWithAudio', credits: 1 },
+    { templateId: 'T_pay', status: 'acceptWithForcePush', credits: 1 },
+    { templateId: 'T_refund', status: 'acceptWithAlert', credits: 1 },
+  ]);
+  assert.ok(got.every((item) => wxsub.isAccept(item.status)));
+  const report = fw.requests.find((r) => r.path === '/v1/subscriptions');
+  assert.deepEqual(report.data.result, {
+    errMsg: 'requestSubscribeMessage:ok', T_ship: 'acceptWithAudio', T_pay: 'acceptWithForcePush', T_refund: 'acceptWithAlert',
+  });
+});
+
+test('contract: popup results are reported exactly as WeChat gave them', async () => {
+  // The same file drives the server's side (shared/subscriptions/contract_test.go).
+  const file = JSON.parse(fs.readFileSync(path.join(__dirname, 'contract', 'subscribe-results.json'), 'utf8'));
+  for (const c of file.cases) {
+    const { fw, client } = setup();
+    const ids = Object.keys(c.result).filter((k) => k !== 'errMsg');
+    fw.requestSubscribeMessage = (o) => setImmediate(() => o.success(JSON.parse(JSON.stringify(c.result))));
+    const got = await tap(fw, () => client.subscribe(ids));
+    const report = fw.requests.find((r) => r.path === '/v1/subscriptions');
+    assert.deepEqual(report.data, { result: c.result });
+    for (const item of got) {
+      assert.equal(wxsub.isAccept(item.status), c.taps[item.templateId] === 'accept', item.templateId + ' ' + item.status);
+    }
+  }
+});
+
+test('isAccept: every status starting with accept, nothing else', () => {
+  for (const s of ['accept', 'acceptWithAudio', 'acceptWithAlert', 'acceptWithForcePush']) {
+    assert.equal(wxsub.isAccept(s), true, s);
+  }
+  for (const s of ['reject', 'ban', 'filter', 'Accept', '', undefined, null, 1]) {
+    assert.equal(wxsub.isAccept(s), false, String(s));
+  }
 });
 
 test('reject and ban are reported and keep credits', async () => {

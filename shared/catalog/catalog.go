@@ -90,11 +90,21 @@ func (c *Catalog) Invalidate() {
 
 // Validate checks send data against a template's keywords with WeChat's rules.
 func Validate(t store.Template, data map[string]string) []keyword.Problem {
-	specs := make([]keyword.Spec, len(t.Keywords))
+	return keyword.Validate(specs(t), data)
+}
+
+// Extra returns the keys of data that the template does not have, sorted
+// (see keyword.Extra).
+func Extra(t store.Template, data map[string]string) []string {
+	return keyword.Extra(specs(t), data)
+}
+
+func specs(t store.Template) []keyword.Spec {
+	out := make([]keyword.Spec, len(t.Keywords))
 	for i, k := range t.Keywords {
-		specs[i] = keyword.Spec{Key: k.Key, Enum: k.Enum}
+		out[i] = keyword.Spec{Key: k.Key, Enum: k.Enum}
 	}
-	return keyword.Validate(specs, data)
+	return out
 }
 
 // FromWeChat converts a gettemplate entry to a catalogue entry.

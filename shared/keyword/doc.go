@@ -34,11 +34,11 @@
 //     a 24-hour time, or a "~" range. Years have 4 digits, months 1–12, days
 //     1–31 (the day is not checked against the month's length).
 //   - amount: one currency symbol (any Unicode currency sign: ¥ ￥ $ € £ …),
-//     1 to 10 digits, optionally a point and 1 or 2 decimals, optionally 元 at
-//     the end. A bare number ending in 元 ("100元") is also accepted, since 元
-//     names the currency. No sign, no thousands separators.
-//   - phone_number: up to 17 of digits, "+", "-", "(", ")" and spaces, with at
-//     least one digit.
+//     1 to 10 digits, optionally a point and decimals (WeChat names no number
+//     of decimals), optionally 元 at the end. The symbol is required: WeChat
+//     refuses a bare "100元". No sign, no thousands separators.
+//   - phone_number: up to 17 digits, symbols (+ - ( ) * # …) and spaces, with
+//     at least one digit: masked numbers (138****5678) and extensions (#) pass.
 //   - car_number: up to 8 characters, ASCII letters and digits, where the first
 //     and the last may be Chinese instead.
 //   - name: letters of any script (with their accents), Chinese, spaces and
@@ -48,6 +48,10 @@
 //   - enum (keys enum_string<n>): exactly one of the template's enum values;
 //     when the template lists none, any value of at most 20 characters
 //     without control characters.
+//   - short_thing: found in live templates but not in WeChat's table of
+//     rules, so unchecked: any value that is not empty.
 //
-// An empty value is always rejected.
+// An empty value is always rejected. A data key the template does not have
+// is not a problem (WeChat ignores it); Extra names such keys so that callers
+// can drop them.
 package keyword

@@ -11,7 +11,8 @@ import (
 // Type is a keyword type, the part of a key before its index number.
 type Type string
 
-// The keyword types of wechat-api.md §3.
+// The keyword types of WeChat's table of value rules
+// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html).
 const (
 	Thing           Type = "thing"
 	Number          Type = "number"
@@ -26,12 +27,18 @@ const (
 	Name            Type = "name"
 	Phrase          Type = "phrase"
 	Enum            Type = "enum" // keys are written enum_string<n>
+	// ShortThing keys (short_thing<n>) appear in live templates, e.g.
+	// short_thing1 holding "D-3" or a nickname in projects on GitHub, but
+	// WeChat's table of value rules does not list the type
+	// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html).
+	// Its values are passed unchecked, beyond being present and not empty.
+	ShortThing Type = "short_thing"
 )
 
 // The rules a Problem can report.
 const (
 	RuleMissing    = "missing"     // the template has the key, the data does not
-	RuleUnknownKey = "unknown_key" // the data has a key the template does not, or no keyword type matches it
+	RuleUnknownKey = "unknown_key" // no keyword type matches the key (Check only)
 	RuleEmpty      = "empty"       // the value is empty
 	RuleTooLong    = "too_long"    // the value has more characters than its type allows
 	RuleFormat     = "format"      // the value has characters or a shape its type does not allow
@@ -51,7 +58,7 @@ func TypeOf(key string) (Type, bool) {
 	}
 	switch t := Type(key[:i]); t {
 	case Thing, Number, Letter, Symbol, CharacterString, Time, Date, Amount,
-		PhoneNumber, CarNumber, Name, Phrase:
+		PhoneNumber, CarNumber, Name, Phrase, ShortThing:
 		return t, true
 	case "enum_string":
 		return Enum, true
@@ -60,7 +67,8 @@ func TypeOf(key string) (Type, bool) {
 }
 
 // MaxLen returns the most characters (runes) a value of type t may have, or
-// 0 when the type's rule is not a plain length: time, date, amount and enum.
+// 0 when the type's rule is not a plain length: time, date, amount, enum and
+// short_thing (whose limit WeChat does not document).
 // For Name it is the limit without Chinese; with Chinese it is 10.
 func MaxLen(t Type) int {
 	switch t {
@@ -110,10 +118,11 @@ func Check(key, value string, enum []string) *Problem {
 }
 
 // Validate checks the data of a message against the keywords of its template:
-// every key of the template must be present, no other key may be, and every
-// value must follow its type's rule. Keys whose type this package does not
-// know are only checked for being present and not empty. The problems come
-// sorted by key; Validate returns nil when there are none.
+// every key of the template must be present and every value must follow its
+// type's rule. Keys whose type this package does not know are only checked
+// for being present and not empty. Keys the template does not have are not
+// problems: WeChat ignores them (Extra lists them). The problems come sorted
+// by key; Validate returns nil when there are none.
 func Validate(specs []Spec, data map[string]string) []Problem {
 	var probs []Problem
 	for i, s := range specs {
@@ -133,13 +142,25 @@ func Validate(specs []Spec, data map[string]string) []Problem {
 			probs = append(probs, *p)
 		}
 	}
-	for k := range data {
-		if !slices.ContainsFunc(specs, func(s Spec) bool { return s.Key == k }) {
-			probs = append(probs, Problem{k, RuleUnknownKey, fmt.Sprintf("%s is not a keyword of this template: remove it", k)})
-		}
-	}
 	slices.SortFunc(probs, func(a, b Problem) int { return strings.Compare(a.Key, b.Key) })
 	return probs
+}
+
+// Extra returns the keys of data that the template does not have, sorted.
+// WeChat does not refuse a message for them: its 47003 answers name a
+// template key that is missing or invalid, never an extra one
+// (https://developers.weixin.qq.com/community/develop/doc/00066407b58fc04dade12a65a6b000
+// and the other 47003 threads all name template keys), and the card shows
+// only the template's keywords. Callers drop them before sending.
+func Extra(specs []Spec, data map[string]string) []string {
+	var extra []string
+	for k := range data {
+		if !slices.ContainsFunc(specs, func(s Spec) bool { return s.Key == k }) {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(extra)
+	return extra
 }
 
 func check(key string, t Type, v string, enum []string) *Problem {
@@ -197,11 +218,13 @@ func check(key string, t Type, v string, enum []string) *Problem {
 		}
 	case Amount:
 		if !isAmount(v) {
-			return format("must be one currency symbol and up to 10 digits with up to 2 decimals, optionally ending in 元, such as ¥100, $9.99, ￥8.5元 or 100元")
+			return format("must be one currency symbol and up to 10 digits, optionally with decimals and ending in 元, such as ¥100, $9.99 or ￥8.5元 (a bare 100元 is refused)")
 		}
 	case PhoneNumber:
-		if !all(v, func(r rune) bool { return isASCIIDigit(r) || strings.ContainsRune("+-() ", r) }) || !strings.ContainsFunc(v, isASCIIDigit) {
-			return format("must be digits with only + - ( ) or spaces between them, such as +86-0766-66888866")
+		// "17位以内，数字、符号" (sendMessage.html): any symbol, so masked
+		// numbers (138****5678) and extensions (0755-1234#8) pass.
+		if !all(v, func(r rune) bool { return isASCIIDigit(r) || isSymbol(r) || r == ' ' }) || !strings.ContainsFunc(v, isASCIIDigit) {
+			return format("must be digits and symbols such as + - ( ) * #, such as +86-0766-66888866 or 138****5678")
 		}
 	case CarNumber:
 		if !isCarNumber(v, n) {
@@ -265,23 +288,24 @@ func isDecimal(s string) bool {
 	return whole != "" && all(whole, isASCIIDigit) && (!hasPoint || frac != "" && all(frac, isASCIIDigit))
 }
 
-// isAmount reports whether s is a currency symbol and an amount, with an
-// optional 元, or an amount ending in 元.
+// isAmount reports whether s is one currency symbol, 1 to 10 digits,
+// optionally a point and decimals, and optionally 元 at the end. WeChat's
+// rule is "1个币种符号+10位以内纯数字，可带小数，结尾可带元"
+// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html):
+// it names no number of decimals, so any number is allowed, and the 10
+// digits are read as the whole part. The symbol is required: WeChat answers
+// 47003 to a bare "100元".
 func isAmount(s string) bool {
 	r, size := utf8.DecodeRuneInString(s)
-	hasSymbol := unicode.Is(unicode.Sc, r)
-	if hasSymbol {
-		s = s[size:]
-	}
-	s, hasYuan := strings.CutSuffix(s, "元")
-	if !hasSymbol && !hasYuan {
+	if !unicode.Is(unicode.Sc, r) {
 		return false
 	}
+	s, _ = strings.CutSuffix(s[size:], "元")
 	whole, frac, hasPoint := strings.Cut(s, ".")
 	if len(whole) < 1 || len(whole) > 10 || !all(whole, isASCIIDigit) {
 		return false
 	}
-	return !hasPoint || len(frac) >= 1 && len(frac) <= 2 && all(frac, isASCIIDigit)
+	return !hasPoint || frac != "" && all(frac, isASCIIDigit)
 }
 
 // isCarNumber reports whether s, of n runes, is letters and digits with Han

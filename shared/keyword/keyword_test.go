@@ -244,8 +244,12 @@ func TestAmount(t *testing.T) {
 		{"¥1234567890.12", ""},
 		{"¥100元", ""},
 		{"￥8.50元", ""},
-		{"100元", ""},
-		{"0.5元", ""},
+		{"¥1.234", ""},  // WeChat names no number of decimals
+		{"$0.0001", ""}, // nor does it cap them
+		{"¥1234567890.999", ""},
+
+		{"100元", "format"}, // WeChat refuses a bare amount: one currency symbol is required
+		{"0.5元", "format"},
 
 		{"100", "format"},
 		{"9.99", "format"},
@@ -254,7 +258,6 @@ func TestAmount(t *testing.T) {
 		{"¥元", "format"},
 		{"¥¥100", "format"},
 		{"¥12345678901", "format"},
-		{"¥1.234", "format"},
 		{"¥1.", "format"},
 		{"¥.5", "format"},
 		{"¥1,000", "format"},
@@ -273,11 +276,14 @@ func TestPhoneNumber(t *testing.T) {
 		{"13800138000", ""},
 		{"+86-0766-66888866", ""}, // 17 characters
 		{"(0766) 6688 8866", ""},
+		{"138****5678", ""},       // masked: * is a symbol
+		{"0755-12345678#801", ""}, // an extension
+		{"1234#5", ""},
 		{"+86-0766-668888661", "too_long"},
 		{"138-abc", "format"},
 		{"电话13800", "format"},
 		{"+-()", "format"},
-		{"1234#5", "format"},
+		{"****", "format"},
 		{"１３８", "format"},
 	}, common...))
 }

@@ -47,10 +47,45 @@ func TestValidateReportsEveryProblemSortedByKey(t *testing.T) {
 			t.Errorf("message %q does not name %s", p.Message, p.Key)
 		}
 	}
-	wantKeys := []string{"amount3", "character_string1", "date4", "enum_string5", "remark", "thing2", "thing9"}
-	wantRules := []string{"format", "missing", "missing", "not_in_enum", "unknown_key", "too_long", "unknown_key"}
+	wantKeys := []string{"amount3", "character_string1", "date4", "enum_string5", "thing2"}
+	wantRules := []string{"format", "missing", "missing", "not_in_enum", "too_long"}
 	if !reflect.DeepEqual(keys, wantKeys) || !reflect.DeepEqual(rules, wantRules) {
 		t.Fatalf("Validate keys %v rules %v\nwant keys %v rules %v", keys, rules, wantKeys, wantRules)
+	}
+	if extra := keyword.Extra(orderTemplate, data); !reflect.DeepEqual(extra, []string{"remark", "thing9"}) {
+		t.Fatalf("Extra = %v, want [remark thing9]", extra)
+	}
+}
+
+func TestExtraKeysAreNotProblems(t *testing.T) {
+	data := map[string]string{
+		"character_string1": "ORD-20240501-0001",
+		"thing2":            "无线耳机 Pro",
+		"amount3":           "¥199.00",
+		"date4":             "2024年5月1日 10:30",
+		"enum_string5":      "已支付",
+		"thing7":            "not in the template",
+	}
+	if got := keyword.Validate(orderTemplate, data); got != nil {
+		t.Fatalf("Validate = %+v, want nil: WeChat ignores keys the template does not have", got)
+	}
+	if got := keyword.Extra(orderTemplate, data); !reflect.DeepEqual(got, []string{"thing7"}) {
+		t.Fatalf("Extra = %v, want [thing7]", got)
+	}
+}
+
+func TestShortThingIsUnchecked(t *testing.T) {
+	specs := []keyword.Spec{{Key: "short_thing1"}}
+	for _, v := range []string{"D-3", "操作甲", "a value far longer than twenty characters, still passed"} {
+		if got := keyword.Validate(specs, map[string]string{"short_thing1": v}); got != nil {
+			t.Errorf("Validate(short_thing1=%q) = %+v, want nil", v, got)
+		}
+	}
+	if got := keyword.Validate(specs, map[string]string{"short_thing1": ""}); len(got) != 1 || got[0].Rule != "empty" {
+		t.Errorf("Validate(short_thing1 empty) = %+v, want empty", got)
+	}
+	if typ, ok := keyword.TypeOf("short_thing4"); !ok || typ != keyword.ShortThing {
+		t.Errorf("TypeOf(short_thing4) = %q %v", typ, ok)
 	}
 }
 
@@ -90,9 +125,8 @@ func TestValidateNoTemplateKeys(t *testing.T) {
 	if got := keyword.Validate(nil, nil); got != nil {
 		t.Errorf("Validate(nil, nil) = %+v, want nil", got)
 	}
-	got := keyword.Validate(nil, map[string]string{"thing1": "x"})
-	if len(got) != 1 || got[0].Rule != "unknown_key" {
-		t.Errorf("Validate(nil, thing1) = %+v, want unknown_key", got)
+	if got := keyword.Extra(nil, map[string]string{"thing1": "x"}); len(got) != 1 || got[0] != "thing1" {
+		t.Errorf("Extra(nil, thing1) = %v, want [thing1]", got)
 	}
 }
 

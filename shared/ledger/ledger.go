@@ -13,7 +13,10 @@
 // main switch turned to 0.
 package ledger
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Kind is the template's subscription type.
 type Kind string
@@ -52,7 +55,9 @@ const (
 	Accept Status = "accept"
 	// Reject means the user tapped "cancel" or switched the template off.
 	Reject Status = "reject"
-	// Ban means WeChat blocked the template for this user; sends are refused.
+	// Ban means WeChat's platform banned the template ("已被后台封禁"): not the
+	// user's choice, so credits are kept; sends are refused (WeChat would
+	// answer 43107) until the next accept shows the ban lifted.
 	Ban Status = "ban"
 	// Off means the user turned the mini-program's main subscription switch off.
 	Off Status = "off"
@@ -67,23 +72,42 @@ const (
 	TapAccept Tap = "accept"
 	// TapReject is a "reject" popup result.
 	TapReject Tap = "reject"
-	// TapBan is a "ban" popup result.
+	// TapBan is a "ban" popup result: the platform banned the template.
 	TapBan Tap = "ban"
 	// TapFilter is a "filter" popup result (a duplicate title); it changes nothing.
 	TapFilter Tap = "filter"
 	// TapSwitchReject is a subscribe_msg_change_event "reject": the user switched the template off.
 	TapSwitchReject Tap = "switch_reject"
+	// TapSwitchAccept is a subscribe_msg_change_event accept: the user switched
+	// the template back on in the settings. It grants nothing: a one-time
+	// credit comes only from a popup's accept.
+	TapSwitchAccept Tap = "switch_accept"
 	// TapMainSwitchOff is errCode 20004: the mini-program's main switch is off.
 	TapMainSwitchOff Tap = "off"
 )
 
-// ParseTap maps a popup result string to a Tap; ok is false for anything else.
+// ParseTap maps a popup result string to a Tap; ok is false for anything
+// else. Every status that starts with "accept" is an accept: WeChat answers
+// acceptWithAudio when the user also turned the voice reminder on
+// (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/subscribe-message.html,
+// "订阅消息语音提醒"), and acceptWithAlert or acceptWithForcePush for its
+// strong reminders (WeChat staff, 2024-05-20:
+// https://developers.weixin.qq.com/community/develop/doc/000688a17e8448fdde819bcf567000).
 func ParseTap(s string) (Tap, bool) {
-	switch t := Tap(s); t {
-	case TapAccept, TapReject, TapBan, TapFilter:
+	switch t := Tap(s); {
+	case t == TapReject, t == TapBan, t == TapFilter:
 		return t, true
+	case IsAccept(s):
+		return TapAccept, true
 	}
 	return "", false
+}
+
+// IsAccept reports whether a popup result or a popup event's
+// SubscribeStatusString is an accept: "accept" or any status that starts
+// with it (acceptWithAudio, acceptWithAlert, acceptWithForcePush).
+func IsAccept(status string) bool {
+	return strings.HasPrefix(status, string(TapAccept))
 }
 
 // Change is what one tap does to a ledger row. Grant and Revoke never occur together.
@@ -112,6 +136,8 @@ func OnTap(kind Kind, t Tap) Change {
 		return Change{Status: Ban}
 	case TapSwitchReject:
 		return Change{Status: Reject, Revoke: kind == OneTime}
+	case TapSwitchAccept:
+		return Change{Status: Accept}
 	case TapMainSwitchOff:
 		return Change{Status: Off, Revoke: kind == OneTime}
 	}
@@ -173,7 +199,7 @@ const (
 	NoRefusal Refusal = ""
 	// RefusedNoCredit means a one-time row has no credit left, or the user never accepted.
 	RefusedNoCredit Refusal = "no_credit"
-	// RefusedBanned means WeChat banned the template for this user.
+	// RefusedBanned means WeChat's platform banned the template (a "ban" popup result).
 	RefusedBanned Refusal = "banned"
 	// RefusedNotSubscribed means a long-term template is not accepted (rejected or off).
 	RefusedNotSubscribed Refusal = "not_subscribed"

@@ -22,6 +22,7 @@ func TestOnTapFollowsTheContractTable(t *testing.T) {
 		{OneTime, TapBan, Ban, 2, 0},
 		{OneTime, TapFilter, Accept, 2, 0}, // ignored
 		{OneTime, TapSwitchReject, Reject, 0, 2},
+		{OneTime, TapSwitchAccept, Accept, 2, 0}, // switched back on: no credit
 		{OneTime, TapMainSwitchOff, Off, 0, 2},
 		{LongTerm, TapAccept, Accept, 2, 0}, // not counted
 		{LongTerm, TapReject, Reject, 2, 0},
@@ -42,6 +43,22 @@ func TestOnTapFollowsTheContractTable(t *testing.T) {
 				t.Fatalf("row unbalanced after %s: %+v", c.tap, got)
 			}
 		})
+	}
+}
+
+func TestEveryAcceptVariantIsAnAccept(t *testing.T) {
+	for _, s := range []string{"accept", "acceptWithAudio", "acceptWithAlert", "acceptWithForcePush"} {
+		if tap, ok := ParseTap(s); !ok || tap != TapAccept {
+			t.Errorf("ParseTap(%q) = %q %v, want accept", s, tap, ok)
+		}
+	}
+	for _, s := range []string{"Accept", "", "allow", " accept", "rejectWithAudio"} {
+		if tap, ok := ParseTap(s); ok && tap == TapAccept {
+			t.Errorf("ParseTap(%q) = accept", s)
+		}
+	}
+	if tap, ok := ParseTap("rejectWithAudio"); ok {
+		t.Errorf("ParseTap(rejectWithAudio) = %q, want refused", tap)
 	}
 }
 

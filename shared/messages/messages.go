@@ -191,10 +191,11 @@ func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
 // message record) is one DynamoDB transaction, the settlement another.
 func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
 	m := r.Message
-	kind, err := h.validate(ctx, m)
+	kind, extra, err := h.validate(ctx, m)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
+	warnings := dropExtra(&m, extra)
 
 	now := time.Now().UTC()
 	rec := store.Message{
@@ -239,7 +240,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 
 	var answer httpapi.Response
 	if sendErr == nil {
-		body := sentAnswer{MessageID: rec.ID, Status: string(ledger.Sent)}
+		body := sentAnswer{MessageID: rec.ID, Status: string(ledger.Sent), Warnings: warnings}
 		if kind != ledger.LongTerm {
 			// The row says what it is, when the catalogue could not.
 			body.CreditsLeft, kind = h.creditsLeft(ctx, rowKey, kind)
@@ -278,23 +279,24 @@ func (h *Handler) creditsLeft(ctx context.Context, k store.RowKey, kind ledger.K
 // unknown_template, or 422 invalid_data with one detail per bad keyword.
 // Before the catalogue's first sync every message passes.
 func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
-	_, err := h.validate(ctx, m)
+	_, _, err := h.validate(ctx, m)
 	return err
 }
 
 // validate is Validate that also returns the template's kind (one-time when
-// the catalogue does not know the template).
-func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, error) {
+// the catalogue does not know the template) and the data keys the template
+// does not have, which are not problems: WeChat ignores them (keyword.Extra).
+func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, []string, error) {
 	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
 	if err != nil {
-		return "", storeUnavailable(err)
+		return "", nil, storeUnavailable(err)
 	}
 	if synced && !found {
-		return "", httpapi.Errorf(http.StatusNotFound, "unknown_template",
+		return "", nil, httpapi.Errorf(http.StatusNotFound, "unknown_template",
 			"template %s is not one of this app's templates (GET /v1/templates lists them)", m.TemplateID)
 	}
 	if !found {
-		return ledger.OneTime, nil
+		return ledger.OneTime, nil, nil
 	}
 	data := make(map[string]string, len(m.Data))
 	for k, v := range m.Data {
@@ -302,7 +304,7 @@ func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, 
 	}
 	problems := catalog.Validate(tpl, data)
 	if len(problems) == 0 {
-		return ledger.KindOf(tpl.Type), nil
+		return ledger.KindOf(tpl.Type), catalog.Extra(tpl, data), nil
 	}
 	h.observeInvalid(m.TemplateID)
 	e := httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_data",
@@ -310,7 +312,36 @@ func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, 
 	for _, p := range problems {
 		e.Details = append(e.Details, map[string]string{"key": p.Key, "rule": p.Rule, "message": p.Message})
 	}
-	return "", e
+	return "", nil, e
+}
+
+// Warning is something a send did that the caller should know about
+// although it succeeded.
+type Warning struct {
+	Code    string `json:"code"`
+	Key     string `json:"key,omitempty"`
+	Message string `json:"message"`
+}
+
+// dropExtra removes from m's data the keys the template does not have, so
+// that WeChat gets only the template's keywords, and returns a warning for
+// each.
+func dropExtra(m *wechat.Message, extra []string) []Warning {
+	if len(extra) == 0 {
+		return nil
+	}
+	data := make(map[string]wechat.Value, len(m.Data))
+	for k, v := range m.Data {
+		data[k] = v
+	}
+	warnings := make([]Warning, 0, len(extra))
+	for _, k := range extra {
+		delete(data, k)
+		warnings = append(warnings, Warning{Code: "unknown_key", Key: k,
+			Message: fmt.Sprintf("%s is not a keyword of template %s; it was left out of the message", k, m.TemplateID)})
+	}
+	m.Data = data
+	return warnings
 }
 
 // refuse answers a send that may not reserve a credit; with an
@@ -424,9 +455,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 type sentAnswer struct {
-	MessageID   string `json:"message_id"`
-	Status      string `json:"status"`
-	CreditsLeft *int64 `json:"credits_left"`
+	MessageID   string    `json:"message_id"`
+	Status      string    `json:"status"`
+	CreditsLeft *int64    `json:"credits_left"`
+	Warnings    []Warning `json:"warnings,omitempty"`
 }
 
 // sendError maps WeChat's final answer to the contract's error.
@@ -472,7 +504,7 @@ func noCredit(r ledger.Refusal) *httpapi.Error {
 	msg := "the user has no credit left for this template; ask them to subscribe again (wx.requestSubscribeMessage)"
 	switch r {
 	case ledger.RefusedBanned:
-		msg = "WeChat banned this template for the user; nothing can be sent"
+		msg = "WeChat banned this template (the user's popup answered ban); the user's credits are kept until an accept shows the ban lifted"
 	case ledger.RefusedNotSubscribed:
 		msg = "the user has not accepted this long-term template (or turned it off)"
 	}

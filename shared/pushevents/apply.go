@@ -18,18 +18,23 @@ func (h *Handler) applyItem(ctx context.Context, ev wxpush.Event, it wxpush.Item
 	if err != nil {
 		return err
 	}
+	tap, _ := ledger.ParseTap(it.Status) // acceptWithAudio and the like are accepts
 	switch {
-	case ev.Event == wxpush.EventPopup && it.Status == string(ledger.TapAccept):
+	case ev.Event == wxpush.EventPopup && tap == ledger.TapAccept:
 		// The mini-program may report the same tap: they count once.
 		var paired bool
 		_, paired, err = h.Store.ApplyAccept(ctx, k, kind, ledger.FromPush)
 		if err == nil && kind == ledger.OneTime && !paired {
 			h.countGrant(ctx)
 		}
-	case ev.Event == wxpush.EventPopup && it.Status == string(ledger.TapReject):
+	case ev.Event == wxpush.EventPopup && tap == ledger.TapReject:
 		_, err = h.Store.ApplyTap(ctx, k, kind, ledger.OnTap(kind, ledger.TapReject))
-	case ev.Event == wxpush.EventChange && it.Status == string(ledger.TapReject):
+	case ev.Event == wxpush.EventChange && tap == ledger.TapReject:
 		_, err = h.Store.ApplyTap(ctx, k, kind, ledger.OnTap(kind, ledger.TapSwitchReject))
+	case ev.Event == wxpush.EventChange && tap == ledger.TapAccept:
+		// WeChat documents only reject here; an accept (the template
+		// switched back on) restores the status and grants no credit.
+		_, err = h.Store.ApplyTap(ctx, k, kind, ledger.OnTap(kind, ledger.TapSwitchAccept))
 	case ev.Event == wxpush.EventSent:
 		err = h.settle(ctx, ev, it, kind)
 	default:
@@ -41,8 +46,9 @@ func (h *Handler) applyItem(ctx context.Context, ev wxpush.Event, it wxpush.Item
 }
 
 // settle applies a sent event to the message it reports on: found by
-// WeChat's msgid, or, when the send's answer (and with it the msgid) was
-// lost, the user's oldest unknown message for the template. A send that is
+// WeChat's msgid, or, when wxsub never learnt the msgid (the send's answer
+// was lost, or came without one), the user's oldest unsettled message for
+// the template (see unsettledMessage). A send that is
 // still in flight has not settled yet, so while the row counts one, the
 // lookup is retried for up to SettleWait; and a message settled moments ago
 // may not be in gsi1 yet. In both cases the event fails, so that WeChat
@@ -91,7 +97,7 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 	if !found {
 		var err error
 		var pendingSeen bool
-		if m, found, pendingSeen, err = h.unknownMessage(ctx, ev, it); err != nil {
+		if m, found, pendingSeen, err = h.unsettledMessage(ctx, ev, it); err != nil {
 			return err
 		}
 		inFlight = inFlight || pendingSeen
@@ -129,21 +135,34 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 	return nil
 }
 
-// unknownMessage returns the user's oldest message for the template whose
-// send got no answer, if it is older than the event. The user's messages
-// are listed from gsi1, which DynamoDB updates asynchronously (a status there
-// may be stale), so every candidate is read again from the table; pending is
-// true when one of them is still pending (its send has not settled).
-func (h *Handler) unknownMessage(ctx context.Context, ev wxpush.Event, it wxpush.Item) (m store.Message, found, pending bool, err error) {
+// unsettledMessage returns the user's oldest message for the template that
+// waits for a sent event wxsub cannot match by msgid: one whose send got no
+// answer (unknown), or an answer without a msgid (sent, no msgid). WeChat's
+// current send documentation lists only errcode and errmsg
+// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html);
+// answers have carried a msgid since at least 2021 (silenceper/wechat issue
+// #758, royalrick/weapp pull request #114), but wxsub cannot count on it.
+// Only messages created within MatchWindow before the event (and at most a
+// minute after it, for clocks that disagree) are candidates: a sent event
+// follows its send within seconds, so an older message's own event was lost
+// and this one is not for it. The user's messages are listed from gsi1,
+// which DynamoDB updates asynchronously (a status there may be stale), so
+// every candidate is read again from the table; pending is true when one of
+// them is still pending (its send has not settled).
+func (h *Handler) unsettledMessage(ctx context.Context, ev wxpush.Event, it wxpush.Item) (m store.Message, found, pending bool, err error) {
 	msgs, err := h.Store.UserMessages(ctx, h.AppID, ev.FromUserName)
 	if err != nil {
 		return store.Message{}, false, false, err
 	}
-	// Allow for the clocks of WeChat and this server disagreeing a little.
-	latest := time.Unix(ev.CreateTime, 0).Add(time.Minute)
+	window := h.MatchWindow
+	if window <= 0 {
+		window = DefaultMatchWindow
+	}
+	created := time.Unix(ev.CreateTime, 0)
+	earliest, latest := created.Add(-window), created.Add(time.Minute)
 	for _, c := range msgs {
-		if c.TemplateID != it.TemplateID || c.CreatedAt.After(latest) ||
-			(c.Status != ledger.Unknown && c.Status != ledger.Pending) {
+		if c.TemplateID != it.TemplateID || c.CreatedAt.After(latest) || c.CreatedAt.Before(earliest) ||
+			(c.Status != ledger.Unknown && c.Status != ledger.Pending && c.Status != ledger.Sent) {
 			continue
 		}
 		now, err := h.Store.Message(ctx, c.ID)
@@ -153,10 +172,10 @@ func (h *Handler) unknownMessage(ctx context.Context, ev wxpush.Event, it wxpush
 		if err != nil {
 			return store.Message{}, false, false, err
 		}
-		switch now.Status {
-		case ledger.Unknown:
+		switch {
+		case now.Status == ledger.Unknown, now.Status == ledger.Sent && now.WeChatMsgID == "":
 			return now, true, pending, nil
-		case ledger.Pending:
+		case now.Status == ledger.Pending:
 			pending = true
 		}
 	}

@@ -46,6 +46,9 @@ const (
 	// consistent", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes).
 	// WeChat retries a push that is not answered "success".
 	DefaultIndexHorizon = 30 * time.Second
+	// DefaultMatchWindow is how long before a sent event a message may have
+	// been sent and still be matched to it without a msgid.
+	DefaultMatchWindow = time.Hour
 )
 
 // Handler is the events function.
@@ -66,6 +69,8 @@ type Handler struct {
 	SettleWait time.Duration
 	// IndexHorizon is DefaultIndexHorizon when zero.
 	IndexHorizon time.Duration
+	// MatchWindow is DefaultMatchWindow when zero.
+	MatchWindow time.Duration
 }
 
 // Routes served by the handler.

@@ -523,3 +523,100 @@ func TestNoPushTokenRefusesEverything(t *testing.T) {
 		t.Fatal("a push was applied without a push token")
 	}
 }
+
+func TestEveryAcceptVariantGrants(t *testing.T) {
+	f := newFixture(t)
+	for i, status := range []string{"acceptWithAudio", "acceptWithAlert", "acceptWithForcePush"} {
+		openid := fmt.Sprintf("oVariant%d0000000000", i)
+		for _, format := range []wxpush.Format{wxpush.XML, wxpush.JSON} {
+			ev := popup(openid, status)
+			if format == wxpush.JSON {
+				ev.CreateTime++ // a second tap
+			}
+			wantSuccess(t, f.post(f.signed(ev, format, true, f.now)))
+		}
+		if r, ok := f.row(openid); !ok || r.Credits != 2 || r.Status != ledger.Accept {
+			t.Fatalf("%s twice: row %+v, want 2 credits and status accept", status, r)
+		}
+	}
+}
+
+func TestChangeEventUnderAnyWrapperRevokes(t *testing.T) {
+	f := newFixture(t)
+	for i, wrap := range []string{"SubscribeMsgPopupEvent", "SubscribeMsgSentEvent"} {
+		openid := fmt.Sprintf("oWrapper%d0000000000", i)
+		wantSuccess(t, f.post(f.signed(popup(openid, "accept"), wxpush.XML, true, f.now)))
+		body := `<xml><ToUserName><![CDATA[gh_3f8a2b9c1d4e]]></ToUserName><FromUserName><![CDATA[` + openid + `]]></FromUserName>` +
+			`<CreateTime>` + fmt.Sprint(time.Now().Unix()+5) + `</CreateTime><MsgType><![CDATA[event]]></MsgType>` +
+			`<Event><![CDATA[subscribe_msg_change_event]]></Event><` + wrap + `><List><TemplateId><![CDATA[` + tmpl + `]]></TemplateId>` +
+			`<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List></` + wrap + `></xml>`
+		wantSuccess(t, f.post(f.signBody([]byte(body), true, f.now)))
+		if r, _ := f.row(openid); r.Credits != 0 || r.Revoked != 1 || r.Status != ledger.Reject {
+			t.Fatalf("change event under %s: row %+v, want the credit revoked", wrap, r)
+		}
+	}
+}
+
+// postUntilApplied posts a sent event until it is applied: a message just
+// settled may be missing from gsi1 for a moment, and the push is refused
+// (WeChat retries) until the index has it.
+func (f *fixture) postUntilApplied(ev wxpush.Event) {
+	f.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp := f.post(f.signed(ev, wxpush.XML, true, f.now))
+		if resp.StatusCode == 200 {
+			wantSuccess(f.t, resp)
+			return
+		}
+		if resp.StatusCode < 500 || time.Now().After(deadline) {
+			f.t.Fatalf("sent event: %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+}
+
+func TestSentEventsFindSendsAnsweredWithoutMsgID(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const openid = "oNoMsgID000000000000"
+	ev := popup(openid, "accept")
+	for i := 0; i < 3; i++ {
+		ev.CreateTime++
+		wantSuccess(t, f.post(f.signed(ev, wxpush.XML, true, f.now)))
+	}
+	first := f.sendOne(openid, "mdaaaaaaaaaaaaaaaaaaaaaaaa", "", ledger.Sent)
+	second := f.sendOne(openid, "meaaaaaaaaaaaaaaaaaaaaaaaa", "", ledger.Sent)
+
+	// The events carry msgids wxsub never saw: each settles the oldest
+	// message still waiting, the first one delivered, the second blocked.
+	f.postUntilApplied(sentEvent(openid, "4000000000000000001", 0, "success"))
+	f.postUntilApplied(sentEvent(openid, "4000000000000000002", 43101, "failed:user block"))
+	for _, c := range []struct {
+		m     store.Message
+		want  ledger.MessageStatus
+		msgid string
+	}{{first, ledger.Delivered, "4000000000000000001"}, {second, ledger.Failed, "4000000000000000002"}} {
+		got, err := f.st.Message(ctx, c.m.ID)
+		if err != nil || got.Status != c.want || got.WeChatMsgID != c.msgid {
+			t.Fatalf("message %s: %+v %v, want %s with msgid %s", c.m.ID, got, err, c.want, c.msgid)
+		}
+	}
+	// The failed delivery (user blocked) zeroed the balance, as a 43101 does.
+	if r, _ := f.row(openid); r.Credits != 0 || r.Spent != 2 || r.Revoked != 1 || !r.Balanced() {
+		t.Fatalf("row after the blocked delivery: %+v, want the last credit revoked", r)
+	}
+}
+
+func TestSentEventsIgnoreSendsOutsideTheMatchWindow(t *testing.T) {
+	f := newFixture(t)
+	f.h.MatchWindow = time.Minute
+	ctx := context.Background()
+	const openid = "oOldSend000000000000"
+	wantSuccess(t, f.post(f.signed(popup(openid, "accept"), wxpush.XML, true, f.now)))
+	old := f.sendOne(openid, "mfaaaaaaaaaaaaaaaaaaaaaaaa", "", ledger.Sent)
+	late := sentEvent(openid, "4000000000000000003", 0, "success")
+	late.CreateTime = time.Now().Add(2 * time.Minute).Unix() // the message is older than the window
+	f.postUntilApplied(late)
+	if got, _ := f.st.Message(ctx, old.ID); got.Status != ledger.Sent {
+		t.Fatalf("a message older than the window was settled by a later event: %+v", got)
+	}
+}

@@ -145,7 +145,7 @@ func parseReport(body reportRequest) (taps []tapOf, mainSwitchOff bool, err erro
 			}
 			var st string
 			if json.Unmarshal(raw, &st) != nil {
-				return nil, false, bad("invalid_status", "result.%s must be a string: accept, reject, ban or filter", k)
+				return nil, false, bad("invalid_status", "result.%s must be a string: accept (or a variant such as acceptWithAudio), reject, ban or filter", k)
 			}
 			taps = append(taps, tapOf{templateID: k, tap: ledger.Tap(st)})
 		}
@@ -159,13 +159,16 @@ func parseReport(body reportRequest) (taps []tapOf, mainSwitchOff bool, err erro
 		return nil, false, bad("too_many_templates", "a report names at most %d templates, got %d", MaxTemplatesPerReport, len(taps))
 	}
 	seen := map[string]bool{}
-	for _, t := range taps {
+	for i, t := range taps {
 		if !httpapi.ValidTemplateID(t.templateID) {
 			return nil, false, bad("invalid_template_id", "%q is not a template id (1-64 letters, digits, - or _)", t.templateID)
 		}
-		if _, ok := ledger.ParseTap(string(t.tap)); !ok {
-			return nil, false, bad("invalid_status", "the status of %s must be accept, reject, ban or filter, got %q", t.templateID, t.tap)
+		tap, ok := ledger.ParseTap(string(t.tap))
+		if !ok {
+			return nil, false, bad("invalid_status",
+				"the status of %s must be accept (or acceptWithAudio, acceptWithAlert, acceptWithForcePush), reject, ban or filter, got %q", t.templateID, t.tap)
 		}
+		taps[i].tap = tap
 		if seen[t.templateID] {
 			return nil, false, bad("duplicate_template", "template %s appears twice", t.templateID)
 		}

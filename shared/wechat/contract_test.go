@@ -149,6 +149,24 @@ func TestContractSendSubscribe(t *testing.T) {
 	}
 }
 
+func TestContractSendWithoutMsgID(t *testing.T) {
+	e := newSimEnv(t)
+	tok := e.token(t)
+	openid := e.subscriber(t, wechatsim.TmplOrderShipped, 1)
+	e.fault(t, wechatsim.PathSend, map[string]any{"omit_msgid": true})
+	m := wechat.Message{ToUser: openid, TemplateID: wechatsim.TmplOrderShipped, Data: simData(t, wechatsim.TmplOrderShipped)}
+	res, err := e.c.SendSubscribe(context.Background(), tok, m)
+	if err != nil {
+		t.Fatalf("a success without msgid is an error: %v", err)
+	}
+	if res.MsgID != "" {
+		t.Fatalf("MsgID = %q from an answer without one", res.MsgID)
+	}
+	if len(e.inbox(t, openid)) != 1 {
+		t.Fatal("the message was not delivered")
+	}
+}
+
 func TestContractBizSend(t *testing.T) {
 	e := newSimEnv(t)
 	tok := e.token(t)

@@ -96,6 +96,9 @@ func (s *Sim) api(path string, h apiHandler) http.HandlerFunc {
 			s.remember(r, body, a, start)
 		}
 		if f != nil {
+			if f.OmitMsgID && a.errcode == 0 {
+				a.body = []byte(`{"errcode":0,"errmsg":"ok"}`) // the sent event still has the msgid
+			}
 			sleep(r.Context(), f.delay)
 			if f.Drop {
 				dropConnection(w)
@@ -224,7 +227,7 @@ var errTexts = map[int]string{
 	43002:  "require POST method",
 	43101:  "user refuse to accept the msg",
 	43107:  "subscribe message capability banned",
-	43108:  "the user is receiving another message, try again later",
+	43108:  "Cannot make concurrent calls to the same OpenID, please try again", // observed
 	45009:  "reach max api daily quota limit",
 	45011:  "api minute-quota reach limit mustslower retry next minute",
 	45168:  "keyword hit sensitive words",

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wxsub/wxsub/shared/wxpush"
@@ -37,6 +38,9 @@ func (s *Sim) routes() {
 	s.mux.HandleFunc("GET /__sim/inbox", s.handleInbox)
 	s.mux.HandleFunc("POST /__sim/tokens/invalidate", s.handleInvalidate)
 	s.mux.HandleFunc("POST /__sim/faults", s.handleFaults)
+	s.mux.HandleFunc("GET /__sim/faults", s.handleListFaults)
+	s.mux.HandleFunc("DELETE /__sim/faults", s.handleClearFaults)
+	s.mux.HandleFunc("POST /__sim/settings", s.handleSettings)
 	s.mux.HandleFunc("GET /__sim/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
 	s.mux.HandleFunc("POST /__sim/reset", s.handleReset)
 	s.mux.HandleFunc("GET /__sim/clock", s.handleClock)
@@ -136,37 +140,89 @@ var popupFailures = map[int]string{
 
 const maxPopupTemplates = 5
 
+// popupStatuses are the answers a popup gives for one template. Every
+// status that starts with "accept" is an accept: acceptWithAudio when the
+// user also turned the voice reminder on
+// (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/subscribe-message.html),
+// acceptWithAlert and acceptWithForcePush for the strong reminders (WeChat
+// staff: https://developers.weixin.qq.com/community/develop/doc/000688a17e8448fdde819bcf567000).
+var popupStatuses = []string{"accept", "acceptWithAudio", "acceptWithAlert", "acceptWithForcePush", "reject", "ban", "filter"}
+
+// isAccept reports whether a popup status is an accept.
+func isAccept(status string) bool { return strings.HasPrefix(status, "accept") }
+
+// A PopupRequest is one call of wx.requestSubscribeMessage, as the Sim's
+// user answers it.
+type PopupRequest struct {
+	OpenID string
+	// Results maps each template id to the user's answer: "accept" (or
+	// acceptWithAudio, acceptWithAlert, acceptWithForcePush), "reject",
+	// "ban" or "filter".
+	Results map[string]string
+	// TmplIDs may name more templates asked for, without an answer: only
+	// templates whose choice is kept ("always keep this choice") may be
+	// named so, since no popup asks the user about them.
+	TmplIDs []string
+	// Keep ticks "always keep this choice" (总是保持以上选择): the accept
+	// or reject given for each template here is answered by every later
+	// call for it, without a popup.
+	Keep bool
+}
+
 // Popup simulates openid tapping the subscription popup: results maps each
-// template id to "accept", "reject", "ban" or "filter". An accept adds one
-// credit to a one-time template and subscribes a long-term one; a reject
+// template id to "accept" (or one of its variants), "reject", "ban" or
+// "filter". It is PopupWith without kept choices being made.
+func (s *Sim) Popup(openid string, results map[string]string) (PopupResult, error) {
+	return s.PopupWith(PopupRequest{OpenID: openid, Results: results})
+}
+
+// PopupWith simulates one call of wx.requestSubscribeMessage. An accept adds
+// one credit to a one-time template and subscribes a long-term one; a reject
 // leaves earlier one-time credits alone but stops a long-term template; a
-// ban stops sends of either kind until the next accept; a filter changes
-// nothing. The accept and reject taps are then pushed as a
-// subscribe_msg_popup_event.
+// ban (the platform banned the template) makes sends answer 43107 until the
+// next accept, keeping the credits; a filter changes nothing. The accept and
+// reject taps are pushed as a subscribe_msg_popup_event.
+//
+// A template whose choice was kept (Keep on an earlier call) shows no popup:
+// the call answers the kept choice whatever Results says, and a kept accept
+// still adds one one-time credit per call, as developers report of WeChat
+// (https://developers.weixin.qq.com/community/develop/doc/000002fff4c4e85736718b47561c00:
+// ticking the box only skips the popup; each call still subscribes once).
+// Whether WeChat pushes a popup event for such a silent answer is not
+// documented: SetPushSilentGrants decides (default true).
 //
 // Requests wx.requestSubscribeMessage itself would refuse (no ids, more than
 // 5, an unknown id, one-time and long-term mixed, main switch off) return its
 // fail object and change nothing. The error is for a malformed call: no
-// openid or an unknown choice.
-func (s *Sim) Popup(openid string, results map[string]string) (PopupResult, error) {
-	res, jobs, err := s.popup(openid, results)
+// openid, an unknown choice, or a template named without an answer that is
+// not kept.
+func (s *Sim) PopupWith(req PopupRequest) (PopupResult, error) {
+	res, jobs, err := s.popup(req)
 	for _, j := range jobs {
 		s.pusher.release(j)
 	}
 	return res, err
 }
 
-func (s *Sim) popup(openid string, results map[string]string) (PopupResult, []*pushJob, error) {
+func (s *Sim) popup(req PopupRequest) (PopupResult, []*pushJob, error) {
+	openid, results := req.OpenID, req.Results
 	if openid == "" {
 		return nil, nil, errors.New("wechatsim: popup needs an openid")
 	}
 	for id, st := range results {
-		if !slices.Contains([]string{"accept", "reject", "ban", "filter"}, st) {
-			return nil, nil, fmt.Errorf("wechatsim: popup result %q for %s: want accept, reject, ban or filter", st, id)
+		if !slices.Contains(popupStatuses, st) {
+			return nil, nil, fmt.Errorf("wechatsim: popup result %q for %s: want one of %s", st, id, strings.Join(popupStatuses, ", "))
 		}
 	}
-	ids := make([]string, 0, len(results))
+	asked := map[string]bool{}
 	for id := range results {
+		asked[id] = true
+	}
+	for _, id := range req.TmplIDs {
+		asked[id] = true
+	}
+	ids := make([]string, 0, len(asked))
+	for id := range asked {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
@@ -197,10 +253,22 @@ func (s *Sim) popup(openid string, results map[string]string) (PopupResult, []*p
 		s.mu.Unlock()
 		return fail(20004)
 	}
+	for _, id := range ids {
+		if _, answered := results[id]; !answered && u.kept[id] == "" {
+			s.mu.Unlock()
+			return nil, nil, fmt.Errorf("wechatsim: popup names %s without a result, and its choice is not kept", id)
+		}
+	}
+	pushSilent := s.st.pushSilentGrants
 	res := PopupResult{"errMsg": "requestSubscribeMessage:ok"}
 	var items []wxpush.Item
 	for _, id := range ids {
-		st := results[id]
+		st, silent := results[id], false
+		if kept := u.kept[id]; kept != "" {
+			st, silent = kept, true // no popup: the kept choice answers
+		} else if req.Keep && (isAccept(st) || st == "reject") {
+			u.kept[id] = st
+		}
 		res[id] = st
 		if st == "filter" {
 			continue
@@ -211,10 +279,13 @@ func (s *Sim) popup(openid string, results map[string]string) (PopupResult, []*p
 			u.subs[id] = sub
 		}
 		sub.status = st
-		if st == "accept" && s.templates[id].Type == OneTime {
-			sub.credits++
+		if isAccept(st) {
+			sub.status = "accept"
+			if s.templates[id].Type == OneTime {
+				sub.credits++
+			}
 		}
-		if st == "accept" || st == "reject" {
+		if (isAccept(st) || st == "reject") && (!silent || pushSilent) {
 			items = append(items, wxpush.Item{TemplateID: id, Status: st, PopupScene: 0})
 		}
 	}
@@ -222,16 +293,29 @@ func (s *Sim) popup(openid string, results map[string]string) (PopupResult, []*p
 	return res, s.pusher.prepare(openid, wxpush.EventPopup, items), nil
 }
 
-// handlePopup serves POST /__sim/popup {"openid","results":{"<id>":"accept"}}.
+// SetPushSilentGrants sets whether a call answered by a kept choice ("always
+// keep this choice") pushes a subscribe_msg_popup_event for it (default
+// true). WeChat does not document it; with false, a backend that counts
+// credits from pushes alone misses the credits such calls add.
+func (s *Sim) SetPushSilentGrants(push bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.pushSilentGrants = push
+}
+
+// handlePopup serves POST /__sim/popup
+// {"openid","results":{"<id>":"accept"},"tmpl_ids"?,"keep"?}.
 func (s *Sim) handlePopup(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		OpenID  string            `json:"openid"`
 		Results map[string]string `json:"results"`
+		TmplIDs []string          `json:"tmpl_ids"`
+		Keep    bool              `json:"keep"`
 	}
 	if !s.decodeControl(w, r, &req) {
 		return
 	}
-	res, jobs, err := s.popup(req.OpenID, req.Results)
+	res, jobs, err := s.popup(PopupRequest{OpenID: req.OpenID, Results: req.Results, TmplIDs: req.TmplIDs, Keep: req.Keep})
 	if err != nil {
 		controlError(w, http.StatusBadRequest, err.Error())
 		return
@@ -240,6 +324,25 @@ func (s *Sim) handlePopup(w http.ResponseWriter, r *http.Request) {
 	for _, j := range jobs {
 		s.pusher.release(j)
 	}
+}
+
+// handleSettings serves POST /__sim/settings {"push_silent_grants":bool}
+// and answers the settings.
+func (s *Sim) handleSettings(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PushSilentGrants *bool `json:"push_silent_grants"`
+	}
+	if !s.decodeControl(w, r, &req) {
+		return
+	}
+	if req.PushSilentGrants == nil {
+		controlError(w, http.StatusBadRequest, `settings needs {"push_silent_grants":true|false}`)
+		return
+	}
+	s.SetPushSilentGrants(*req.PushSilentGrants)
+	writeJSON(w, http.StatusOK, struct {
+		PushSilentGrants bool `json:"push_silent_grants"`
+	}{*req.PushSilentGrants})
 }
 
 // SwitchOff simulates openid switching templateID off in the mini-program's
@@ -264,6 +367,9 @@ func (s *Sim) switchOff(openid, templateID string) ([]*pushJob, error) {
 		s.st.users[openid].subs[templateID] = sub
 	}
 	sub.credits, sub.status = 0, "reject"
+	if u := s.st.users[openid]; u.kept[templateID] != "" {
+		u.kept[templateID] = "reject" // the settings page now shows it off
+	}
 	s.mu.Unlock()
 	return s.pusher.prepare(openid, wxpush.EventChange, []wxpush.Item{{TemplateID: templateID, Status: "reject"}}), nil
 }
@@ -393,6 +499,21 @@ func (s *Sim) handleFaults(w http.ResponseWriter, r *http.Request) {
 		Path  string `json:"path"`
 		Count int    `json:"count"`
 	}{f.Path, max(f.Count, 1)})
+}
+
+// handleListFaults serves GET /__sim/faults: {"faults":[…]}, the rules still
+// queued in the order they fire, each with the calls it has left.
+func (s *Sim) handleListFaults(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Faults []Fault `json:"faults"`
+	}{s.Faults()})
+}
+
+// handleClearFaults serves DELETE /__sim/faults: {"cleared":N}.
+func (s *Sim) handleClearFaults(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Cleared int `json:"cleared"`
+	}{s.ClearFaults()})
 }
 
 // handleReset serves POST /__sim/reset.

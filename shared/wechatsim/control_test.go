@@ -161,7 +161,8 @@ func TestReset(t *testing.T) {
 	}
 	wantOK(t, e.classic()) // the fault is gone
 	tok = e.token()
-	wantErr(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)), 40003, "invalid openid")
+	// The user is forgotten: a user of the app without a subscription.
+	wantErr(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)), 43101, "user refuse")
 	e.login(openid)
 	e.popup(openid, map[string]string{wechatsim.TmplOrderShipped: "accept"})
 	wantOK(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped))) // the quota override is gone

@@ -14,16 +14,27 @@
 //
 //	GET  /__sim/config             appid, secret, push_token, encoding_aes_key, push_url, templates
 //	POST /__sim/login              {"openid"?} → {"code","openid"}: a wx.login code, single use, 5 min
-//	POST /__sim/popup              {"openid","results":{"<tmplId>":"accept"|"reject"|"ban"|"filter"}}
-//	                               → what wx.requestSubscribeMessage returns
+//	POST /__sim/popup              {"openid","results":{"<tmplId>":"accept"|"acceptWithAudio"|"acceptWithAlert"|
+//	                               "acceptWithForcePush"|"reject"|"ban"|"filter"},"tmpl_ids"?,"keep"?}
+//	                               → what wx.requestSubscribeMessage returns (its fail object too)
+//	POST /__sim/settings           {"push_silent_grants":bool}: push calls a kept choice answers (default true)
 //	POST /__sim/switch             {"openid","template_id"} or {"openid","main_switch_off":bool}
 //	GET  /__sim/inbox?openid=      {"messages":[{"template_id","data","page","sent_at",…}]}
 //	POST /__sim/tokens/invalidate  every token issued so far answers 40001
-//	POST /__sim/faults             {"path","errcode"|"http_status"|"body"|"drop","delay_ms"?,"count"}
+//	POST /__sim/faults             {"path","errcode"|"http_status"|"body"|"drop"|"omit_msgid","delay_ms"?,"count"}
+//	GET  /__sim/faults             {"faults":[…]}: the rules still queued, each with the calls it has left
+//	DELETE /__sim/faults           {"cleared":N}: drops every queued rule
 //	POST /__sim/quota              {"path","daily_limit"}
 //	POST /__sim/clock              {"advance_ms"} (GET reads the simulated time)
 //	GET  /__sim/stats              calls per path, tokens issued, credits, deliveries, pushes
-//	POST /__sim/reset              a fresh start with the same credentials and templates
+//	POST /__sim/reset              a fresh start with the same credentials, templates and push URL:
+//	                               no tokens, users, kept choices, credits, inboxes, counters,
+//	                               quota overrides, faults, rids or clock offset; settings back
+//	                               to their defaults
+//
+// A fault rule stays queued until calls use it up, so one no call reached
+// fires on a later call, in a later test or session too: GET /__sim/faults
+// shows what is queued, DELETE /__sim/faults or a reset clears it.
 //
 // # Choices where WeChat's behaviour is not documented
 //
@@ -33,26 +44,52 @@
 //     answers 45009.
 //   - A superseded classic token answers 40001 after its 5-minute overlap; a
 //     token past its own expiry answers 42001, even inside the overlap.
-//   - One-time credits: an accept adds one; a popup reject leaves earlier
-//     credits usable (each accept is its own authorisation); switching the
-//     template off in settings (/__sim/switch) or the main switch zeroes them.
-//     A ban stops sends of the template until the next accept. A filter
-//     changes nothing.
+//   - One-time credits: an accept (or any status starting with "accept")
+//     adds one; a popup reject leaves earlier credits usable (each accept is
+//     its own authorisation); switching the template off in settings
+//     (/__sim/switch) or the main switch zeroes them. A filter changes
+//     nothing.
+//   - A ban is the platform's, not the user's choice ("'ban'表示已被后台封禁",
+//     https://developers.weixin.qq.com/miniprogram/dev/api/open-api/subscribe-message/wx.requestSubscribeMessage.html):
+//     sends of the template to that user answer 43107 (sendMessage.html:
+//     "43107 订阅消息能力封禁") until the next accept; credits are kept. It is
+//     modelled per user, since the popup reports it per call.
+//   - "Always keep this choice" ("keep": true) is remembered per user and
+//     template; later calls answer the kept choice with no popup, and a kept
+//     accept adds a credit each time (community:
+//     https://developers.weixin.qq.com/community/develop/doc/000002fff4c4e85736718b47561c00,
+//     https://segmentfault.com/a/1190000040044128). Whether such calls are
+//     pushed is not documented: push_silent_grants, default true.
 //   - A popup WeChat would refuse (no ids, more than 5 ids, an unknown id,
 //     one-time and long-term mixed, main switch off) answers HTTP 200 with
 //     the fail object {"errMsg":"requestSubscribeMessage:fail …","errCode":N},
 //     since that is what the mini-program sees; nothing changes.
-//   - A popup or login registers the openid as a user of the app; a send to
-//     any other openid answers 40003.
+//   - A send to an openid the Sim knows (from a popup or login), or to one
+//     shaped like the openids it makes for this app (28 characters, "o" and
+//     the app's 5-character prefix), is a send to a user of the app: 43101
+//     when there is no subscription. Any other openid (malformed, or another
+//     app's) answers 40003, as sendMessage.html describes 40003.
 //   - 47003 names the first bad keyword in key order, "… is empty" for a
-//     missing or empty value and "… invalid" for any other problem,
-//     including keys the template does not have. An unknown
+//     missing or empty value and "… invalid" for any other problem. Keys the
+//     template does not have are ignored and not delivered: WeChat's 47003
+//     answers reported by developers always name a template key. An unknown
 //     miniprogram_state or lang also answers 47003.
 //   - 43108 when a send to a user starts while another to the same user is
 //     in flight (Config.SendLatency); the credit is spent when the send
 //     starts, and the message reaches the inbox when it ends.
-//   - subscribe/send answers a msgid; bizsend does not (its msgid comes only
-//     in the sent event).
+//   - subscribe/send answers a msgid (observed since 2021: silenceper/wechat
+//     issue #758; royalrick/weapp pull request #114), unless an "omit_msgid"
+//     fault says otherwise: WeChat's current send documentation lists only
+//     errcode and errmsg. bizsend answers none (WxJava pull request #3142
+//     reports one in practice; the Sim keeps the documented shape). The sent
+//     event always carries the msgid.
+//   - 43108's errmsg is the one developers report: "Cannot make concurrent
+//     calls to the same OpenID, please try again".
+//   - gettemplate's keywordEnumValueList names keywords as the content writes
+//     them, "enum_string2.DATA", as WeChat's example does.
+//   - JSON pushes carry CreateTime as a number and List as an object when
+//     there is one item, an array when there are more, as developers report
+//     real pushes; the items' numbers are strings, as in WeChat's examples.
 //   - Pushes are made 3 times at most, each with a fresh timestamp, nonce
 //     and signature (and in secure mode a fresh encryption) around the same
 //     event, so receivers can de-duplicate on FromUserName and CreateTime.

@@ -58,8 +58,31 @@ func (s *Sim) pruneCodes() {
 // five characters that are the same for every user of this app, then 22
 // random ones.
 func (s *Sim) newOpenID() string {
+	return s.openIDPrefix() + randomURLSafe(22)
+}
+
+// openIDPrefix is "o" and the five characters every openid of this app
+// starts with.
+func (s *Sim) openIDPrefix() string {
 	sum := sha256.Sum256([]byte(s.cfg.AppID))
-	return "o" + base64.RawURLEncoding.EncodeToString(sum[:])[:5] + randomURLSafe(22)
+	return "o" + base64.RawURLEncoding.EncodeToString(sum[:])[:5]
+}
+
+// ownOpenID reports whether openid is shaped like the openids newOpenID
+// makes for this app: a user of the app, known to the Sim or not. WeChat
+// answers 40003 only to openids that are malformed or belong to another app
+// (sendMessage.html: "touser字段openid为空或者不正确"); a user of the app with no
+// subscription gets 43101.
+func (s *Sim) ownOpenID(openid string) bool {
+	if len(openid) != 28 {
+		return false
+	}
+	for _, r := range openid {
+		if !(r == '-' || r == '_' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return openid[:6] == s.openIDPrefix()
 }
 
 // code2Session serves GET /sns/jscode2session: only codes from /__sim/login

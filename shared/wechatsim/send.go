@@ -53,8 +53,8 @@ func (s *Sim) send(withMsgID bool) apiHandler {
 		s.mu.Lock()
 		_, known := s.st.users[req.ToUser]
 		s.mu.Unlock()
-		if !known {
-			return s.failCode(40003)
+		if !known && !s.ownOpenID(req.ToUser) {
+			return s.failCode(40003) // malformed, or another app's
 		}
 		t := s.templates[req.TemplateID]
 		if t == nil {
@@ -66,6 +66,9 @@ func (s *Sim) send(withMsgID bool) apiHandler {
 		}
 		if problems := keyword.Validate(t.Specs(), data); len(problems) > 0 {
 			return s.fail(47003, dataProblem(problems[0]))
+		}
+		for _, k := range keyword.Extra(t.Specs(), data) {
+			delete(data, k) // WeChat ignores keys the template does not have
 		}
 		if !slices.Contains(miniprogramStates, req.MiniprogramState) {
 			return s.fail(47003, "argument invalid! miniprogram_state invalid")
@@ -111,15 +114,21 @@ func (s *Sim) deliver(openid string, t *Template, d Delivered) (int64, int) {
 	defer s.mu.Unlock()
 	st := s.st // Reset may replace s.st while the message is in flight
 	u := st.users[openid]
-	if u == nil { // reset between the checks and now
+	switch {
+	case u == nil && s.ownOpenID(openid):
+		return 0, 43101 // a user of the app who never subscribed
+	case u == nil: // reset between the checks and now
 		return 0, 40003
-	}
-	if u.inFlight > 0 {
+	case u.inFlight > 0:
 		return 0, 43108
 	}
 	sub := u.subs[t.ID]
 	switch {
-	case sub == nil || u.mainOff || sub.status == "ban",
+	case sub != nil && sub.status == "ban":
+		// A template the platform banned: "43107 订阅消息能力封禁"
+		// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html).
+		return 0, 43107
+	case sub == nil || u.mainOff,
 		t.Type == LongTerm && sub.status != "accept",
 		t.Type == OneTime && sub.credits < 1:
 		return 0, 43101

@@ -3,6 +3,7 @@ package wechatsim_test
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,12 +104,16 @@ func TestPopupRejectKeepsEarlierCredits(t *testing.T) {
 	wantErr(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)), 43101, "user refuse to accept the msg")
 }
 
-func TestBanStopsSendsUntilNextAccept(t *testing.T) {
+func TestBanAnswers43107UntilNextAccept(t *testing.T) {
 	e := newEnv(t, wechatsim.Config{})
 	tok := e.token()
 	openid := e.user(wechatsim.TmplOrderShipped, 2)
 	e.popup(openid, map[string]string{wechatsim.TmplOrderShipped: "ban"})
-	wantErr(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)), 43101, "user refuse")
+	// The platform banned the template: 43107, and the credits are kept.
+	wantErr(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)), 43107, "subscribe message capability banned")
+	if n := e.sim.Credits(openid, wechatsim.TmplOrderShipped); n != 2 {
+		t.Fatalf("credits after a ban: %d, want 2 (kept)", n)
+	}
 	e.popup(openid, map[string]string{wechatsim.TmplOrderShipped: "accept"})
 	for range 3 {
 		wantOK(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)))
@@ -180,7 +185,8 @@ func TestSendRequestErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"unknown openid", with(func(m map[string]any) { m["touser"] = "oNeverLoggedIn" }), 40003, "invalid openid"},
+		{"malformed openid", with(func(m map[string]any) { m["touser"] = "oNeverLoggedIn" }), 40003, "invalid openid"},
+		{"another app's openid", with(func(m map[string]any) { m["touser"] = "oOtherApp" + strings.Repeat("x", 19) }), 40003, "invalid openid"},
 		{"no touser", with(func(m map[string]any) { delete(m, "touser") }), 40003, "invalid openid"},
 		{"unknown template", with(func(m map[string]any) { m["template_id"] = "nope" }), 40037, "invalid template_id"},
 		{"no template", with(func(m map[string]any) { delete(m, "template_id") }), 40037, "invalid template_id"},
@@ -192,7 +198,6 @@ func TestSendRequestErrors(t *testing.T) {
 		{"too long", with(func(m map[string]any) {
 			data(m)["thing2"] = map[string]string{"value": "一二三四五六七八九十一二三四五六七八九十一"}
 		}), 47003, "argument invalid! data.thing2.value invalid"},
-		{"unknown key", with(func(m map[string]any) { data(m)["thing9"] = map[string]string{"value": "x"} }), 47003, "argument invalid! data.thing9.value invalid"},
 		{"first bad key in key order", with(func(m map[string]any) {
 			data(m)["thing2"] = map[string]string{"value": ""}
 			delete(data(m), "amount3")
@@ -210,6 +215,32 @@ func TestSendRequestErrors(t *testing.T) {
 	wantErr(t, e.send("", e.message(openid, wechatsim.TmplOrderShipped)), 41001, "access_token missing")
 	ok := with(func(m map[string]any) { m["miniprogram_state"] = "developer"; m["lang"] = "en_US" })
 	wantOK(t, e.send(tok, ok))
+}
+
+func TestSendToAUserWithoutSubscriptionIs43101(t *testing.T) {
+	e := newEnv(t, wechatsim.Config{})
+	tok := e.token()
+	known, _ := e.login("") // logged in, never subscribed
+	stranger := known[:6] + strings.Repeat("Z", 22)
+	for _, openid := range []string{known, stranger} {
+		wantErr(t, e.send(tok, e.message(openid, wechatsim.TmplOrderShipped)), 43101, "user refuse")
+	}
+}
+
+func TestSendIgnoresKeysTheTemplateDoesNotHave(t *testing.T) {
+	e := newEnv(t, wechatsim.Config{})
+	tok := e.token()
+	openid := e.user(wechatsim.TmplOrderShipped, 1)
+	m := e.message(openid, wechatsim.TmplOrderShipped)
+	m["data"].(map[string]any)["thing9"] = map[string]string{"value": "not in the template"}
+	wantOK(t, e.send(tok, m))
+	in := e.sim.Inbox(openid)
+	if len(in) != 1 {
+		t.Fatalf("inbox %+v, want the message", in)
+	}
+	if _, has := in[0].Data["thing9"]; has || len(in[0].Data) != 5 {
+		t.Fatalf("delivered data %v: want the template's 5 keywords only", in[0].Data)
+	}
 }
 
 func TestSendAcceptsNumbersForValues(t *testing.T) {

@@ -30,6 +30,8 @@ type state struct {
 	rids      map[string]*ridRecord
 	ridOrder  []string
 	delivered int64
+
+	pushSilentGrants bool // push popup events for calls a kept choice answers
 }
 
 func newState() *state {
@@ -42,6 +44,8 @@ func newState() *state {
 		used:   make(map[string]int64),
 		faults: make(map[string][]*fault),
 		rids:   make(map[string]*ridRecord),
+
+		pushSilentGrants: true,
 	}
 }
 
@@ -49,6 +53,7 @@ func newState() *state {
 type user struct {
 	subs     map[string]*subscription // by template id
 	mainOff  bool                     // the user switched all subscription messages off
+	kept     map[string]string        // template id → the choice kept ("always keep this choice")
 	inbox    []Delivered
 	inFlight int // sends to this user being delivered now
 }
@@ -63,7 +68,7 @@ type subscription struct {
 func (st *state) user(openid string) *user {
 	u := st.users[openid]
 	if u == nil {
-		u = &user{subs: make(map[string]*subscription)}
+		u = &user{subs: make(map[string]*subscription), kept: make(map[string]string)}
 		st.users[openid] = u
 	}
 	return u

@@ -150,7 +150,10 @@ func (s *Sim) getTemplate(r *http.Request, _ []byte) answer {
 		it := item{PriTmplID: t.ID, Title: t.Title, Content: content, Example: example, Type: t.Type}
 		for _, k := range t.Keywords {
 			if len(k.Enum) > 0 {
-				it.KeywordEnumValueList = append(it.KeywordEnumValueList, enumValues{k.Key, k.Enum})
+				// keywordCode is written as the content writes the placeholder,
+				// "enum_string2.DATA", as WeChat's gettemplate example has it
+				// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/getMessageTemplateList.html).
+				it.KeywordEnumValueList = append(it.KeywordEnumValueList, enumValues{k.Key + ".DATA", k.Enum})
 			}
 		}
 		data = append(data, it)

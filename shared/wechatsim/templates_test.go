@@ -94,7 +94,7 @@ func TestGetTemplate(t *testing.T) {
 					KeywordCode   string   `json:"keywordCode"`
 					EnumValueList []string `json:"enumValueList"`
 				}) bool {
-					return v.KeywordCode == k.Key
+					return v.KeywordCode == k.Key+".DATA" // as WeChat's example writes it
 				})
 				if i < 0 || !slices.Equal(d.KeywordEnumValueList[i].EnumValueList, k.Enum) {
 					t.Errorf("%s: enum values of %s missing: %+v", want.Title, k.Key, d.KeywordEnumValueList)

@@ -9,8 +9,13 @@ import (
 // EncodeEvent writes ev in format f the way WeChat pushes it. In XML, strings
 // are CDATA and the items of a subscription event are <List> elements inside
 // the event's wrapper (<SubscribeMsgPopupEvent>, <SubscribeMsgChangeEvent>,
-// <SubscribeMsgSentEvent>). In JSON, numbers are strings, as in WeChat's
-// examples, and the items are a top-level "List" array. Each item carries the
+// <SubscribeMsgSentEvent>). In JSON, as real pushes come: CreateTime is a
+// number, and the items are a top-level "List" that is an object when there
+// is one item and an array when there are more (developers report both
+// shapes; silenceper/wechat's miniprogram/message and WxJava's WxMaMessage
+// read either); the items' own numbers are strings, as in WeChat's examples
+// (https://developers.weixin.qq.com/doc/service/guide/product/subscription_messages/push.html).
+// Each item carries the
 // fields its event defines, plus any other field that is set. Items on an
 // event that has none are an error.
 func EncodeEvent(ev Event, f Format) ([]byte, error) {
@@ -41,14 +46,18 @@ func EncodeEvent(ev Event, f Format) ([]byte, error) {
 		j := jsonOutEvent{
 			ToUserName:   ev.ToUserName,
 			FromUserName: ev.FromUserName,
-			CreateTime:   strconv.FormatInt(ev.CreateTime, 10),
+			CreateTime:   ev.CreateTime,
 			MsgType:      ev.MsgType,
 			Event:        ev.Event,
 		}
 		if wrap != "" {
-			j.List = []jsonOutItem{}
+			list := []jsonOutItem{}
 			for _, it := range ev.Items {
-				j.List = append(j.List, jsonOutItemFor(ev.Event, it))
+				list = append(list, jsonOutItemFor(ev.Event, it))
+			}
+			j.List = list
+			if len(list) == 1 {
+				j.List = list[0]
 			}
 		}
 		return encode(j, f)
@@ -83,10 +92,11 @@ type xmlOutItem struct {
 type jsonOutEvent struct {
 	ToUserName   string
 	FromUserName string
-	CreateTime   string
+	CreateTime   int64
 	MsgType      string
 	Event        string
-	List         []jsonOutItem `json:",omitempty"`
+	List         any `json:",omitempty"` // one jsonOutItem, or []jsonOutItem
+
 }
 
 type jsonOutItem struct {

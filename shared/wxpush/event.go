@@ -148,13 +148,8 @@ func parseXMLEvent(body []byte) (Event, error) {
 		return Event{}, err
 	}
 	var list []rawItem
-	switch ev.Event {
-	case EventPopup:
-		list = x.Popup
-	case EventChange:
-		list = x.Change
-	case EventSent:
-		list = x.Sent
+	if wrapper(ev.Event) != "" {
+		list = pickList(ev.Event, x.Popup, x.Change, x.Sent)
 	}
 	for _, xi := range list {
 		it, err := xi.item()
@@ -164,6 +159,27 @@ func parseXMLEvent(body []byte) (Event, error) {
 		ev.Items = append(ev.Items, it)
 	}
 	return ev, nil
+}
+
+// pickList returns the List items of a subscription event: those under the
+// event's own wrapper, or else those under another subscription wrapper.
+// The items belong to the event named by the Event field, whatever wraps
+// them: WeChat's own sample of subscribe_msg_change_event wraps its items
+// in <SubscribeMsgPopupEvent>
+// (https://developers.weixin.qq.com/doc/service/guide/product/subscription_messages/push.html),
+// which developers report as a documentation mistake, and what production
+// sends is not known, so every wrapper is read.
+func pickList[T any](event string, popup, change, sent []T) []T {
+	own := map[string][]T{EventPopup: popup, EventChange: change, EventSent: sent}[event]
+	if len(own) > 0 {
+		return own
+	}
+	for _, l := range [][]T{popup, change, sent} {
+		if len(l) > 0 {
+			return l
+		}
+	}
+	return nil
 }
 
 // parseInt parses a decimal integer field; an empty field is 0. The value
@@ -310,14 +326,7 @@ func parseJSONEvent(body []byte) (Event, error) {
 	}
 	list := j.List // WeChat's documented shape: a top-level List
 	if len(list) == 0 {
-		switch ev.Event {
-		case EventPopup:
-			list = jsonItems(j.Popup)
-		case EventChange:
-			list = jsonItems(j.Change)
-		case EventSent:
-			list = jsonItems(j.Sent)
-		}
+		list = pickList(ev.Event, jsonItems(j.Popup), jsonItems(j.Change), jsonItems(j.Sent))
 	}
 	if wrapper(ev.Event) == "" {
 		list = nil

@@ -79,6 +79,13 @@ var (
 	}
 )
 
+// withStatus returns ev with item i's status replaced.
+func withStatus(ev wxpush.Event, i int, status string) wxpush.Event {
+	ev.Items = append([]wxpush.Item(nil), ev.Items...)
+	ev.Items[i].Status = status
+	return ev
+}
+
 func TestParseEvent(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -119,6 +126,13 @@ func TestParseEvent(t *testing.T) {
 			"List":{"TemplateId":"T","MsgID":"7","ErrorCode":"10005","ErrorStatus":"failed:user block"}}`,
 			wxpush.Event{ToUserName: "gh_1", FromUserName: "o1", CreateTime: 1, MsgType: "event", Event: wxpush.EventSent,
 				Items: []wxpush.Item{{TemplateID: "T", MsgID: "7", ErrorCode: 10005, ErrorStatus: "failed:user block"}}}, wxpush.JSON},
+		{"XML change under SubscribeMsgPopupEvent, as WeChat's own sample has it",
+			strings.ReplaceAll(changeXML, "SubscribeMsgChangeEvent", "SubscribeMsgPopupEvent"), changeEvent, wxpush.XML},
+		{"XML change under SubscribeMsgSentEvent", strings.ReplaceAll(changeXML, "SubscribeMsgChangeEvent", "SubscribeMsgSentEvent"), changeEvent, wxpush.XML},
+		{"JSON change under SubscribeMsgPopupEvent", `{"ToUserName":"gh_123456789abc","FromUserName":"otFpruAK8D-E6EfStSYonYSBZ8_4","CreateTime":1610969468,"MsgType":"event","Event":"subscribe_msg_change_event",
+			"SubscribeMsgPopupEvent":{"List":{"TemplateId":"VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc","SubscribeStatusString":"reject"}}}`, changeEvent, wxpush.JSON},
+		{"XML popup with an accept variant", strings.Replace(popupXML, "[accept]", "[acceptWithAudio]", 1),
+			withStatus(popupEvent, 0, "acceptWithAudio"), wxpush.XML},
 		{"XML other event, header only", `<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName>
 			<CreateTime>1620000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_enter_tempsession]]></Event>
 			<SessionFrom><![CDATA[sessionFrom]]></SessionFrom></xml>`,
@@ -169,7 +183,6 @@ func TestParseEventRejects(t *testing.T) {
 		{"event without Event", `{` + header + `}`, "no Event"},
 		{"popup without List", `{` + header + `,"Event":"subscribe_msg_popup_event"}`, "no List items"},
 		{"popup with empty List", `{` + header + `,"Event":"subscribe_msg_popup_event","List":[]}`, "no List items"},
-		{"popup under the wrong wrapper", strings.ReplaceAll(changeXML, "subscribe_msg_change_event", "subscribe_msg_popup_event"), "no List items"},
 		{"item without TemplateId", `{` + header + `,"Event":"subscribe_msg_change_event","List":{"SubscribeStatusString":"reject"}}`, "no TemplateId"},
 		{"PopupScene not a number", `{` + header + `,"Event":"subscribe_msg_popup_event","List":{"TemplateId":"T","PopupScene":"x"}}`, "PopupScene is not an integer"},
 		{"ErrorCode out of range", `{` + header + `,"Event":"subscribe_msg_sent_event","List":{"TemplateId":"T","ErrorCode":99999999999}}`, "ErrorCode is out of range"},
@@ -222,14 +235,15 @@ func TestEncodeEventShapes(t *testing.T) {
 				"<MsgID>1864323726461255680</MsgID><ErrorCode>0</ErrorCode><ErrorStatus><![CDATA[success]]></ErrorStatus></List></SubscribeMsgSentEvent>",
 		}},
 		{"JSON popup", popupEvent, wxpush.JSON, []string{
-			`{"ToUserName":"gh_123456789abc","FromUserName":"otFpruAK8D-E6EfStSYonYSBZ8_4","CreateTime":"1610969440","MsgType":"event","Event":"subscribe_msg_popup_event",`,
+			`{"ToUserName":"gh_123456789abc","FromUserName":"otFpruAK8D-E6EfStSYonYSBZ8_4","CreateTime":1610969440,"MsgType":"event","Event":"subscribe_msg_popup_event",`,
 			`"List":[{"TemplateId":"VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc","SubscribeStatusString":"accept","PopupScene":"2"},{`,
 		}},
-		{"JSON sent", sentEvent, wxpush.JSON, []string{
-			`"List":[{"TemplateId":"VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc","MsgID":"1864323726461255680","ErrorCode":"0","ErrorStatus":"success"}]}`,
+		{"JSON sent, one item: List is an object", sentEvent, wxpush.JSON, []string{
+			`"CreateTime":1620963428,`,
+			`"List":{"TemplateId":"VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc","MsgID":"1864323726461255680","ErrorCode":"0","ErrorStatus":"success"}}`,
 		}},
 		{"JSON other event has no List", wxpush.Event{ToUserName: "gh_1", FromUserName: "o1", CreateTime: 5, MsgType: "event", Event: "user_enter_tempsession"}, wxpush.JSON, []string{
-			`{"ToUserName":"gh_1","FromUserName":"o1","CreateTime":"5","MsgType":"event","Event":"user_enter_tempsession"}`,
+			`{"ToUserName":"gh_1","FromUserName":"o1","CreateTime":5,"MsgType":"event","Event":"user_enter_tempsession"}`,
 		}},
 	}
 	for _, tt := range tests {
