@@ -12,10 +12,10 @@ run:
 test: fmt-check vet lint-template test-go test-js
 
 # cfn-lint (the Python package, 1.x; it runs the SAM transform) must report
-# nothing. Install it with `pipx install cfn-lint` (or pip) if you have not.
+# nothing, for a global region and both AWS China regions. Install it with `pipx install cfn-lint` (or pip) if you have not.
 lint-template:
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint is not installed: pipx install cfn-lint"; exit 1; }
-	cfn-lint template.yaml
+	cfn-lint template.yaml --regions us-east-1 cn-north-1 cn-northwest-1
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -1,7 +1,7 @@
 'use strict';
 
 // Tests for miniprogram/wxsub.js against a fake `wx` global and a fake wxsub
-// backend that follows design.md's client routes. Run: node --test miniprogram/test/
+// backend that follows the client routes of the README. Run: node --test miniprogram/test/
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -16,7 +16,7 @@ const SWITCH_OFF = 'requestSubscribeMessage:fail The main switch is switched off
 
 /**
  * A small wxsub backend following the contract: sessions, the ledger rules of
- * design.md for client reports, and the client routes.
+ * the README for client reports, and the client routes.
  */
 function fakeBackend(clock) {
   const b = {

@@ -14,6 +14,9 @@ import (
 	"os"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/config"
 	"github.com/wxsub/wxsub/shared/login"
@@ -58,6 +61,10 @@ type Options struct {
 	// MetricsOutput receives the metrics as EMF lines; nil means stdout,
 	// where Lambda hands them to CloudWatch Logs.
 	MetricsOutput io.Writer
+	// TokenFetcher makes the token plane's fetches elsewhere; nil means the
+	// refresher function named by WXSUB_REFRESHER, invoked through Lambda,
+	// or this process when none is named.
+	TokenFetcher token.Fetcher
 }
 
 // Open builds the dependencies for cfg.
@@ -82,6 +89,14 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 	}
 	st := store.New(db, cfg.Table)
 	wc := wechat.NewClient(cfg.APIBase, o.HTTPClient)
+	fetcher := o.TokenFetcher
+	if fetcher == nil && cfg.Refresher != "" {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("backend: AWS config for invoking %s: %w", cfg.Refresher, err)
+		}
+		fetcher = refresher.Client{Call: refresher.LambdaCall(lambda.NewFromConfig(awsCfg), cfg.Refresher)}
+	}
 	b := &Backend{
 		Config:  cfg,
 		Store:   st,
@@ -91,7 +106,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 		Metrics: mw,
 		Tokens: token.New(token.Config{
 			AppID: cfg.AppID, Secret: cfg.Secret, Mode: token.Mode(cfg.TokenMode),
-			Store: st, WeChat: wc, Logger: logger, Metrics: mw,
+			Store: st, WeChat: wc, Logger: logger, Metrics: mw, Fetcher: fetcher,
 		}),
 	}
 	if len(cfg.SessionKey) > 0 {

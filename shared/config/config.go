@@ -1,6 +1,7 @@
 // Package config reads wxsub's configuration, the same names everywhere
-// (design.md): from environment variables, and in AWS the secrets from one
-// Secrets Manager secret or SSM SecureString parameter named by WXSUB_SECRETS.
+// (README.md lists them): from environment variables, and in AWS the
+// secrets from one Secrets Manager secret or SSM SecureString parameter
+// named by WXSUB_SECRETS.
 package config
 
 import (
@@ -18,7 +19,7 @@ import (
 
 // Defaults of the contract.
 const (
-	DefaultAPIBase    = "https://api.weixin.qq.com"
+	DefaultAPIBase    = "https://api.weixin.qq.com,https://api2.weixin.qq.com"
 	DefaultTable      = "wxsub"
 	DefaultSessionTTL = 168 * time.Hour
 	// DefaultPendingAfter is how old a pending message must be before the
@@ -45,6 +46,11 @@ type Config struct {
 	// PendingAfter is WXSUB_PENDING_AFTER: the age at which the sweep turns a
 	// message still pending into unknown.
 	PendingAfter time.Duration
+	// Refresher is WXSUB_REFRESHER: the name of the function that makes the
+	// calls to WeChat's token APIs, which this one invokes when it needs a
+	// token fetched; empty in that function itself (and in the local stack,
+	// which calls it in-process).
+	Refresher string
 }
 
 // String describes the configuration without its secrets.
@@ -106,6 +112,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
 
 		BroadcastQueueURL: env("BROADCAST_QUEUE_URL", ""),
 		PendingAfter:      DefaultPendingAfter,
+		Refresher:         env("WXSUB_REFRESHER", ""),
 	}
 	if v := env("WXSUB_PENDING_AFTER", ""); v != "" {
 		d, err := time.ParseDuration(v)

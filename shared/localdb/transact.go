@@ -156,6 +156,9 @@ type txnAction struct {
 	ref     itemRef
 	// before is the item before the transaction, nil if it did not exist.
 	before attrs
+	// after is the item once the action applied (nil if deleted), for the
+	// table's stream.
+	after attrs
 }
 
 // rawTransaction is a TransactWriteItems body with each action's members
@@ -264,8 +267,12 @@ func (s *Server) applyTransaction(actions []txnAction, acts []writeAction) txnOu
 		switch {
 		case rec.Code == http.StatusOK:
 			reasons[i] = admitted.reason()
-			if a.kind == actUpdate {
-				acts[i].after = updatedSize(rec.Body.Bytes())
+			switch a.kind {
+			case actUpdate:
+				a.after = updatedImage(rec.Body.Bytes())
+				acts[i].after = itemSize(a.after)
+			case actPut:
+				a.after = putImage(a.members)
 			}
 		case rec.Code == http.StatusBadRequest && conditionFailed(rec.Body.Bytes()):
 			reasons[i] = a.conditionFailure()
@@ -277,8 +284,7 @@ func (s *Server) applyTransaction(actions []txnAction, acts []writeAction) txnOu
 	if !cancelled {
 		for _, a := range actions {
 			if a.kind != actConditionCheck && s.streams.on(a.ref.table) {
-				after, _ := s.image(a.ref)
-				s.streams.record(a.ref, a.before, after, s.now())
+				s.streams.record(a.ref, a.before, a.after, s.now())
 			}
 		}
 		return txnOutcome{}
@@ -349,14 +355,23 @@ func (a *txnAction) request() (op string, body []byte, err error) {
 	return op, body, nil
 }
 
-// updatedSize returns the size of the item an UpdateItem asked for
-// ReturnValues ALL_NEW answered with body, 0 if unknown.
-func updatedSize(body []byte) int {
+// updatedImage returns the item an UpdateItem asked for ReturnValues
+// ALL_NEW answered with body, nil if unknown.
+func updatedImage(body []byte) attrs {
 	var out struct{ Attributes attrs }
 	if json.Unmarshal(body, &out) != nil {
-		return 0
+		return nil
 	}
-	return itemSize(out.Attributes)
+	return out.Attributes
+}
+
+// putImage returns the item a Put action writes.
+func putImage(members map[string]json.RawMessage) attrs {
+	var item attrs
+	if json.Unmarshal(members["Item"], &item) != nil {
+		return nil
+	}
+	return item
 }
 
 // conditionFailure is the cancellation reason of an action whose

@@ -2,6 +2,8 @@ package localstack
 
 import (
 	"context"
+	"maps"
+	"net/http"
 	"sort"
 	"sync"
 
@@ -11,8 +13,9 @@ import (
 	"github.com/wxsub/wxsub/shared/store"
 )
 
-// Access is one IAM permission a DynamoDB request needs: the action, on the
-// table ("table") or on one of its indexes ("index/<name>"). A transaction
+// Access is one IAM permission a request needs: a DynamoDB action on the
+// table ("table") or on one of its indexes ("index/<name>"), or
+// lambda:InvokeFunction on a function (its logical id). A transaction
 // needs the action of each of its items (PutItem for a Put, and so on), as
 // IAM checks them one by one
 // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
@@ -52,8 +55,9 @@ func (l *accessLog) add(ctx context.Context, actions ...Access) {
 	}
 }
 
-// DynamoDBAccess returns, for each function that made DynamoDB requests
-// since the stack started, the permissions those requests needed, sorted.
+// DynamoDBAccess returns, for each function that made DynamoDB requests (or
+// invoked another function) since the stack started, the permissions those
+// requests needed, sorted.
 // Requests made outside any function (the stack's own set-up) are under
 // "(no function)".
 func (s *Stack) DynamoDBAccess() map[string][]Access {
@@ -130,4 +134,40 @@ func (r recording) TransactWriteItems(ctx context.Context, in *dynamodb.Transact
 		}
 	}
 	return r.api.TransactWriteItems(ctx, in, fns...)
+}
+
+// callLog records the WeChat API calls made through it, by function (the
+// invocation its request's context belongs to) and path. It is the
+// transport of the functions' WeChat client.
+type callLog struct {
+	mu   sync.Mutex
+	byFn map[string]map[string]int
+}
+
+// RoundTrip records the call and makes it.
+func (l *callLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	fn, _ := r.Context().Value(functionKey{}).(string)
+	if fn == "" {
+		fn = "(no function)"
+	}
+	l.mu.Lock()
+	if l.byFn == nil {
+		l.byFn = map[string]map[string]int{}
+	}
+	if l.byFn[fn] == nil {
+		l.byFn[fn] = map[string]int{}
+	}
+	l.byFn[fn][r.URL.Path]++
+	l.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (l *callLog) snapshot() map[string]map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]map[string]int{}
+	for fn, m := range l.byFn {
+		out[fn] = maps.Clone(m)
+	}
+	return out
 }

@@ -35,6 +35,9 @@ type Function struct {
 	// Stream handles a batch of the table's stream records, as Lambda's
 	// DynamoDB event source delivers them; nil when it reads none.
 	Stream func(context.Context, events.DynamoDBEvent) error
+	// Invoke answers a synchronous invocation by another function
+	// (lambda:InvokeFunction with a JSON payload); nil when none calls it.
+	Invoke func(context.Context, json.RawMessage) (json.RawMessage, error)
 }
 
 // Functions maps each logical id of template.yaml to its handler, built from
@@ -66,6 +69,12 @@ func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
 		"RefreshTokenFunction": {Scheduled: func(ctx context.Context) error {
 			_, err := refresh.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`))
 			return err
+		}, Invoke: func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+			res, err := refresh.Handle(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(res)
 		}},
 	}
 }

@@ -51,7 +51,19 @@ func withSim(f func(*wechatsim.Config)) option {
 	return func(o *localstack.Options) { o.SimConfig = f }
 }
 
+// start starts a stack with a token already fetched (the refresher's
+// schedule run once).
 func start(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	h := startFresh(t, opts...)
+	if err := h.s.RunSchedule(context.Background(), "RefreshTokenFunction"); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// startFresh starts a stack whose schedules have never run: no token yet.
+func startFresh(t *testing.T, opts ...option) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	o := localstack.Options{
@@ -81,9 +93,6 @@ func start(t *testing.T, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.RunSchedule(context.Background(), "RefreshTokenFunction"); err != nil {
-		t.Fatal(err)
-	}
 	return &harness{t: t, s: s, logs: logs, appid: s.Config.AppID}
 }
 

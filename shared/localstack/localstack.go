@@ -35,6 +35,7 @@ import (
 	"github.com/wxsub/wxsub/shared/eventsource"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/localdb"
+	"github.com/wxsub/wxsub/shared/refresher"
 	"github.com/wxsub/wxsub/shared/samtemplate"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wechatsim"
@@ -90,10 +91,12 @@ type Stack struct {
 	sources []*eventsource.Source
 	// access records the DynamoDB permissions each function's requests needed.
 	access accessLog
-	api    *http.Server
-	sim    *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// wechatCalls records each function's calls to WeChat.
+	wechatCalls callLog
+	api         *http.Server
+	sim         *http.Server
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // localProbe is how long a local broadcast worker holds its sends after
@@ -182,9 +185,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.Config = cfg
 
 	// DynamoDB: in-process unless DYNAMODB_ENDPOINT names another.
-	bo := backend.Options{LogOutput: o.LogOutput}
+	// Every function reaches WeChat through one client whose calls are
+	// recorded by function (WeChatCalls), and asks the refresher for token
+	// fetches as in AWS: by invoking it (here, in-process).
+	timeout := 10 * time.Second
 	if o.WeChatTimeout > 0 {
-		bo.HTTPClient = &http.Client{Timeout: o.WeChatTimeout}
+		timeout = o.WeChatTimeout
+	}
+	bo := backend.Options{LogOutput: o.LogOutput,
+		HTTPClient:   &http.Client{Timeout: timeout, Transport: &s.wechatCalls},
+		TokenFetcher: refresher.Client{Call: s.invokeRefresher},
 	}
 	if bo.LogOutput == nil {
 		bo.LogOutput = io.Discard
@@ -377,6 +387,38 @@ func (s *Stack) runSchedule(ctx context.Context, logicalID string, sch samtempla
 	}
 }
 
+// timeout is a function's Timeout in template.yaml.
+func (s *Stack) timeout(logicalID string) time.Duration {
+	for _, fn := range s.Template.Functions {
+		if fn.LogicalID == logicalID {
+			return fn.Timeout
+		}
+	}
+	return samtemplate.DefaultTimeout
+}
+
+// invokeRefresher invokes the function that template.yaml names in
+// WXSUB_REFRESHER, synchronously, as the refresher's Lambda client does in
+// AWS; the caller needs lambda:InvokeFunction on it.
+func (s *Stack) invokeRefresher(ctx context.Context, payload []byte) ([]byte, error) {
+	id := ""
+	for _, fn := range s.Template.Functions {
+		if ref, ok := strings.CutPrefix(fn.Env["WXSUB_REFRESHER"], "!Ref "); ok {
+			id = ref
+		}
+	}
+	f, ok := s.functions[id]
+	if !ok || f.Invoke == nil {
+		return nil, fmt.Errorf("localstack: no function of template.yaml is named by WXSUB_REFRESHER: !Ref <function> with an Invoke handler")
+	}
+	s.access.add(ctx, Access{Action: "lambda:InvokeFunction", Resource: id})
+	return f.Invoke(withFunction(ctx, id), payload)
+}
+
+// WeChatCalls returns how many calls each function made to each WeChat API
+// path since the stack started ("(no function)" for the stack's own).
+func (s *Stack) WeChatCalls() map[string]map[string]int { return s.wechatCalls.snapshot() }
+
 // DrainStreams waits until the functions that read the table's stream have
 // been handed every record written so far (today's counts and broadcasts'
 // counts are then up to date).
@@ -459,7 +501,11 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if route.IAM {
 		ev.RequestContext.Authorizer = iamAuthorizer()
 	}
-	resp, err := s.functions[fn].HTTP(withFunction(r.Context(), fn), ev)
+	// The function has its Timeout, as in Lambda, whose context carries
+	// the deadline.
+	ctx, cancel := context.WithTimeout(withFunction(r.Context(), fn), s.timeout(fn))
+	defer cancel()
+	resp, err := s.functions[fn].HTTP(ctx, ev)
 	if err != nil {
 		slog.Error("function failed", "function", fn, "err", err)
 		writeResponse(w, httpapi.Errorf(http.StatusInternalServerError, "internal", "Internal Server Error").Response())

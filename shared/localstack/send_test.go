@@ -64,6 +64,7 @@ func TestInvalidatedTokenCostsOneForcedRefresh(t *testing.T) {
 	}
 	h.sim("POST", "/__sim/tokens/invalidate", map[string]any{})
 	before := h.s.Sim.Stats().ForceRefreshes
+	calls := tokenCalls(h.s.WeChatCalls())
 	var wg sync.WaitGroup
 	statuses := make([]int, len(users))
 	for i, u := range users {
@@ -82,6 +83,42 @@ func TestInvalidatedTokenCostsOneForcedRefresh(t *testing.T) {
 	if got := h.s.Sim.Stats().ForceRefreshes - before; got != 1 {
 		t.Fatalf("%d forced refreshes, want exactly 1", got)
 	}
+	// Made by the refresher, which the send function invoked: only its IP
+	// needs to be on the account's whitelist.
+	after := tokenCalls(h.s.WeChatCalls())
+	for fn, n := range after {
+		if d := n - calls[fn]; fn == "RefreshTokenFunction" && d != 1 || fn != "RefreshTokenFunction" && d != 0 {
+			t.Errorf("%s made %d token calls during the storm; want exactly one, by RefreshTokenFunction", fn, d)
+		}
+	}
+}
+
+// The first token, before the refresher's first scheduled run, is fetched by
+// the refresher too: the send function that needs it invokes it.
+func TestBootstrapTokenIsFetchedByTheRefresher(t *testing.T) {
+	h := startFresh(t)
+	u := h.login("oBootstrapUser00000000000000")
+	h.accept(u, oneTime, 1)
+	if a := h.send(u.openid, oneTime); a.status != 200 {
+		t.Fatalf("send: %d %s", a.status, a.raw)
+	}
+	calls := tokenCalls(h.s.WeChatCalls())
+	if len(calls) != 1 || calls["RefreshTokenFunction"] != 1 {
+		t.Fatalf("token calls by function: %v; want one, by RefreshTokenFunction", calls)
+	}
+}
+
+// tokenCalls sums the calls to WeChat's token APIs by function.
+func tokenCalls(byFn map[string]map[string]int) map[string]int {
+	out := map[string]int{}
+	for fn, paths := range byFn {
+		for p, n := range paths {
+			if p == "/cgi-bin/token" || p == "/cgi-bin/stable_token" {
+				out[fn] += n
+			}
+		}
+	}
+	return out
 }
 
 func TestOutcomeTable(t *testing.T) {

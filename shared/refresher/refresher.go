@@ -1,5 +1,8 @@
-// Package refresher is the scheduled function that keeps the app's shared
-// access_token fresh (every 5 minutes, EventBridge Scheduler).
+// Package refresher is the function that keeps the app's shared access_token
+// fresh (every 5 minutes, EventBridge Scheduler) and makes every other call to
+// WeChat's token APIs: the other functions invoke it synchronously when they
+// need a token fetched (the first one, or one to replace a token WeChat
+// refused), so only this function needs an IP on the account's whitelist.
 package refresher
 
 import (
@@ -41,13 +44,62 @@ type Handler struct {
 type Result struct {
 	Refreshed        bool  `json:"refreshed"`
 	Version          int64 `json:"version"`
-	RemainingSeconds int64 `json:"remaining_seconds"`
+	RemainingSeconds int64 `json:"remaining_seconds,omitempty"`
 	// AgeSeconds is how long ago the stored token was fetched.
-	AgeSeconds int64 `json:"age_seconds"`
+	AgeSeconds int64 `json:"age_seconds,omitempty"`
+	// Error says why a fetch asked for by another function was refused:
+	// "force_budget" or "unavailable" (see Client).
+	Error string `json:"error,omitempty"`
 }
 
-// Handle is the Lambda entry point; the scheduler's input is ignored.
-func (h *Handler) Handle(ctx context.Context, _ json.RawMessage) (Result, error) {
+// Request is the function's input: the schedule's {"job":"refresh-token"},
+// or another function's {"job":"fetch-token","seen","cause","force"}.
+type Request struct {
+	Job string `json:"job"`
+	token.FetchRequest
+}
+
+// Jobs of Request.
+const (
+	JobRefresh = "refresh-token"
+	JobFetch   = "fetch-token"
+)
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Result, error) {
+	var req Request
+	if len(in) > 0 {
+		if err := json.Unmarshal(in, &req); err != nil {
+			return Result{}, fmt.Errorf("refresher: decode input: %w", err)
+		}
+	}
+	if req.Job == JobFetch {
+		return h.fetch(ctx, req.FetchRequest)
+	}
+	return h.refresh(ctx)
+}
+
+// fetch runs a fetch another function asked for. A refusal of the plane
+// (the force budget spent, no token in time) is an answer, not a failure of
+// the function.
+func (h *Handler) fetch(ctx context.Context, req token.FetchRequest) (Result, error) {
+	v, err := h.Tokens.FetchFor(ctx, req)
+	switch {
+	case errors.Is(err, token.ErrForceBudget):
+		h.Logger.WarnContext(ctx, "token fetch refused", "appid", h.AppID, "cause", req.Cause, "err", err)
+		return Result{Error: errForceBudget}, nil
+	case errors.Is(err, token.ErrUnavailable):
+		h.Logger.WarnContext(ctx, "token fetch refused", "appid", h.AppID, "cause", req.Cause, "err", err)
+		return Result{Error: errUnavailable}, nil
+	case err != nil:
+		h.Logger.ErrorContext(ctx, "token fetch failed", "appid", h.AppID, "cause", req.Cause, "err", err)
+		return Result{}, fmt.Errorf("fetch access_token (%s): %w", req.Cause, err)
+	}
+	return Result{Refreshed: v != req.Seen, Version: v}, nil
+}
+
+// refresh is the scheduled run.
+func (h *Handler) refresh(ctx context.Context) (Result, error) {
 	res, err := h.Tokens.Refresh(ctx)
 	age := h.emitAge(ctx)
 	if err != nil {
@@ -59,6 +111,11 @@ func (h *Handler) Handle(ctx context.Context, _ json.RawMessage) (Result, error)
 	return Result{Refreshed: res.Refreshed, Version: res.Version, RemainingSeconds: int64(res.Remaining.Seconds()),
 		AgeSeconds: int64(age.Seconds())}, nil
 }
+
+const (
+	errForceBudget = "force_budget"
+	errUnavailable = "unavailable"
+)
 
 // emitAge reads the stored token and emits its age, after a failed run too:
 // an age that keeps growing is what the TokenAgeSeconds alarm watches.

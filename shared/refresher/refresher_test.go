@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -119,5 +120,48 @@ func TestTokenAgeStaysUnderTheAlarmWhileHealthy(t *testing.T) {
 			}
 			t.Logf("%s: first failed refresh at run %d, age over the alarm at run %d", mode, firstFailure, crossed)
 		})
+	}
+}
+
+// A plane whose fetches go to the refresher (Client) never calls WeChat's
+// token APIs itself: the refresher does, under the same lease and force
+// budget, and a refusal of the budget comes back as token.ErrForceBudget.
+func TestOtherFunctionsFetchThroughTheRefresher(t *testing.T) {
+	ctx := context.Background()
+	sim := wechatsim.New(wechatsim.Config{})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	tb := localdb.NewTestTable(t)
+	st := store.New(tb.Client, tb.Name)
+	cfg := sim.Config()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	plane := func(wc *wechat.Client, f token.Fetcher) *token.Plane {
+		return token.New(token.Config{AppID: cfg.AppID, Secret: cfg.Secret, Store: st, WeChat: wc, Logger: logger, Fetcher: f})
+	}
+	h := &refresher.Handler{AppID: cfg.AppID, Logger: logger, Tokens: plane(wechat.NewClient(srv.URL, nil), nil)}
+	// The other function's WeChat client points nowhere: it must not be used
+	// for a token.
+	other := plane(wechat.NewClient("http://127.0.0.1:1", nil), refresher.Client{
+		Call: func(ctx context.Context, payload []byte) ([]byte, error) {
+			res, err := h.Handle(ctx, payload)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(res)
+		},
+	})
+	tok, err := other.Get(ctx) // the bootstrap
+	if err != nil || tok.Value == "" {
+		t.Fatalf("bootstrap through the refresher: %v %v", tok, err)
+	}
+	fresh, err := other.ReportBad(ctx, tok) // a forced refresh
+	if err != nil || fresh.Version <= tok.Version {
+		t.Fatalf("forced refresh through the refresher: %v %v", fresh, err)
+	}
+	if _, err := other.ReportBad(ctx, fresh); !errors.Is(err, token.ErrForceBudget) {
+		t.Fatalf("a second forced refresh within 30 s: %v; want ErrForceBudget", err)
+	}
+	if n := sim.Stats().Calls["/cgi-bin/stable_token"]; n != 2 {
+		t.Errorf("%d stable_token calls, want 2 (the bootstrap and one forced refresh)", n)
 	}
 }

@@ -83,6 +83,10 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		// The defaults of template.yaml's BroadcastRate and BroadcastWorkers.
 		"BROADCAST_RATE":    "50",
 		"BROADCAST_WORKERS": "10",
+		// Each function runs alone under the emulator, with no refresher to
+		// invoke: it fetches a token itself (the local stack's tests check
+		// that the refresher makes every token call).
+		"WXSUB_REFRESHER": "",
 	}
 
 	for _, fn := range tpl.Functions {

@@ -98,6 +98,11 @@ func goformationTemplate(t *testing.T, s *source) *cloudformation.Template {
 		if typ, _ := literal(get(kv[1], "Type")); typ == "AWS::Serverless::HttpApi" {
 			props := get(kv[1], "Properties")
 			deleteKey(props, "AccessLogSettings")
+			// goformation's SAM model types RouteSettings as one route's
+			// settings rather than a map by route key, and wants literal
+			// limits (cfn-lint checks both; so does TestThrottling).
+			deleteKey(props, "RouteSettings")
+			deleteKey(props, "DefaultRouteSettings")
 			deleteKey(get(props, "Auth"), "EnableIamAuthorizer")
 		}
 	}
@@ -727,6 +732,14 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 			jobQueues["!GetAtt "+q.Resource+".Arn"] = true
 		}
 	}
+	// Functions may invoke the refresher that WXSUB_REFRESHER names (token
+	// fetches are made there), and no other function.
+	refreshers := map[string]bool{}
+	for _, fn := range s.tpl.Functions {
+		if ref, ok := strings.CutPrefix(fn.Env["WXSUB_REFRESHER"], "!Ref "); ok {
+			refreshers["!GetAtt "+ref+".Arn"] = true
+		}
+	}
 	functionAllows := func(action, r string) bool {
 		switch {
 		case r == tableArn:
@@ -735,6 +748,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 			return action == "dynamodb:Query" || action == "dynamodb:Scan"
 		case jobQueues[r]:
 			return action == "sqs:SendMessage"
+		case refreshers[r]:
+			return action == "lambda:InvokeFunction"
 		}
 		return false
 	}
@@ -836,6 +851,56 @@ func TestMakefileBuildsEveryFunction(t *testing.T) {
 		}
 		if !builds(all, pkg, "bin/"+path.Base(fn.CodeDir)) {
 			t.Errorf("make build does not build %s into bin/%s/bootstrap (add it to FUNCTIONS)", pkg, path.Base(fn.CodeDir))
+		}
+	}
+}
+
+// The API is throttled: every route by default, and the routes without
+// gateway auth that spend something (a login spends WeChat's jscode2session
+// quota; a push is decrypted and written) more strictly, by parameters.
+func TestThrottling(t *testing.T) {
+	s := loadSource(t)
+	var api *yaml.Node
+	for id, typ := range s.types {
+		if typ == "AWS::Serverless::HttpApi" {
+			api = get(s.resources[id], "Properties")
+		}
+	}
+	ref := func(n *yaml.Node) string {
+		if f, arg, ok := intrinsic(n); ok && f == "Ref" {
+			return arg.Value
+		}
+		return ""
+	}
+	def := get(api, "DefaultRouteSettings")
+	if ref(get(def, "ThrottlingRateLimit")) == "" || ref(get(def, "ThrottlingBurstLimit")) == "" {
+		t.Fatal("DefaultRouteSettings must set ThrottlingRateLimit and ThrottlingBurstLimit from parameters")
+	}
+	routes := map[string]Route{}
+	for _, fn := range s.tpl.Functions {
+		for _, r := range fn.Routes {
+			routes[r.Key()] = r
+		}
+	}
+	strict := map[string]bool{}
+	for _, kv := range pairs(get(api, "RouteSettings")) {
+		r, ok := routes[kv[0].Value]
+		if !ok {
+			t.Errorf("RouteSettings names %q, which is no route of the template", kv[0].Value)
+			continue
+		}
+		if r.IAM {
+			t.Errorf("RouteSettings throttles %s, an IAM route (the default applies)", r.Key())
+		}
+		rate, burst := ref(get(kv[1], "ThrottlingRateLimit")), ref(get(kv[1], "ThrottlingBurstLimit"))
+		if rate == "" || burst == "" || rate == ref(get(def, "ThrottlingRateLimit")) {
+			t.Errorf("%s: its own ThrottlingRateLimit and ThrottlingBurstLimit parameters", r.Key())
+		}
+		strict[r.Key()] = true
+	}
+	for _, k := range []string{"POST /v1/session", "POST /v1/wechat/events"} {
+		if !strict[k] {
+			t.Errorf("%s is not throttled more strictly than the default", k)
 		}
 	}
 }

@@ -140,12 +140,15 @@ type DuplicateError struct {
 func (e *DuplicateError) Error() string { return "store: message " + e.Existing.ID + " already exists" }
 
 // A reservation retries conflicts in rounds of reserveAttempts, reading the
-// row between rounds, for up to reserveBudget: many sends to one user at
-// once wait their turn on the row rather than fail (the send function's
-// timeout is 28 s).
+// row between rounds: many sends to one user at once wait their turn on the
+// row rather than fail. It goes on until the context's deadline (the
+// Lambda's) less reserveLeave, the time the rest of the send needs (WeChat's
+// 10 s timeout and the settlement), or for reserveBudget when the context
+// has no deadline.
 const (
 	reserveAttempts = 3
-	reserveBudget   = 10 * time.Second
+	reserveBudget   = 16 * time.Second
+	reserveLeave    = 12 * time.Second
 )
 
 // Reservation is the first write of a send, made before WeChat is called.
@@ -198,6 +201,9 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) error {
 		{Put: &types.Put{TableName: aws.String(s.table), Item: marker}},
 	}
 	deadline := time.Now().Add(reserveBudget)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.Add(-reserveLeave)
+	}
 	for round := 1; ; round++ {
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items},
 			func(o *dynamodb.Options) { o.RetryMaxAttempts = reserveAttempts })

@@ -11,6 +11,13 @@
 // write and force-refreshes it, within WeChat's force budget (20 a day, at
 // least 30 s apart); the others wait and re-read. Before the first scheduled
 // run, the first reader fetches the token under the same lease.
+//
+// Every call to WeChat's token APIs can be kept in one function, so that only
+// that function needs an IP on the account's whitelist (WeChat answers 40164
+// to token calls from other IPs): a Plane with a Fetcher hands its bootstrap
+// and forced refreshes to it (the refresher, invoked synchronously), which
+// runs them with FetchFor under the same lease and budget, and then reads the
+// item.
 package token
 
 import (
@@ -91,6 +98,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics counts the tokens fetched (TokenRefreshes by Cause); nil for none.
 	Metrics *metrics.Writer
+	// Fetcher, when set, makes the fetches this plane needs (a bootstrap, a
+	// forced refresh) elsewhere: the plane never calls WeChat's token APIs
+	// itself, and reads the token from the item once Fetch returns. Nil in
+	// the function that fetches (the refresher).
+	Fetcher Fetcher
 	// Now and Sleep default to the real clock; tests move a fake one.
 	Now   func() time.Time
 	Sleep func(context.Context, time.Duration) error
@@ -241,9 +253,53 @@ func fromRecord(rec store.TokenRecord) Token {
 	return Token{Value: rec.Token, Version: rec.Version, ExpiresAt: rec.ExpiresAt}
 }
 
-// fetchUnderLease fetches a new token if this caller wins the lease on the
-// item at version seen; otherwise it waits for the winner's token.
+// Fetcher fetches a token into the shared item for a Plane (see Config.Fetcher).
+type Fetcher interface {
+	// Fetch returns once the item holds a token newer than version
+	// req.Seen, or fails: ErrForceBudget and ErrUnavailable keep their
+	// meaning (errors.Is).
+	Fetch(ctx context.Context, req FetchRequest) error
+}
+
+// FetchRequest is what a plane asks its Fetcher for: a token newer than
+// version Seen, for Cause ("bootstrap", "bad_token"), forced or not.
+type FetchRequest struct {
+	Seen  int64  `json:"seen"`
+	Cause string `json:"cause"`
+	Force bool   `json:"force"`
+}
+
+// FetchFor runs a fetch a Fetcher asked for, in this process, under the
+// lease and the force budget, and returns the version of the token the item
+// holds afterwards (never the token).
+func (p *Plane) FetchFor(ctx context.Context, req FetchRequest) (int64, error) {
+	switch req.Cause {
+	case "bootstrap", "bad_token":
+	default:
+		return 0, fmt.Errorf("token: unknown fetch cause %q", req.Cause)
+	}
+	tok, err := p.fetchHere(ctx, req.Seen, req.Cause, req.Force)
+	if err != nil {
+		return 0, err
+	}
+	return tok.Version, nil
+}
+
+// fetchUnderLease gets a token newer than version seen: from the Fetcher
+// when there is one, else in this process.
 func (p *Plane) fetchUnderLease(ctx context.Context, seen int64, cause string, force bool) (Token, error) {
+	if p.cfg.Fetcher == nil {
+		return p.fetchHere(ctx, seen, cause, force)
+	}
+	if err := p.cfg.Fetcher.Fetch(ctx, FetchRequest{Seen: seen, Cause: cause, Force: force}); err != nil {
+		return Token{}, fmt.Errorf("token: %s fetch by the refresher: %w", cause, err)
+	}
+	return p.waitForNewer(ctx, seen)
+}
+
+// fetchHere fetches a new token if this caller wins the lease on the item at
+// version seen; otherwise it waits for the winner's token.
+func (p *Plane) fetchHere(ctx context.Context, seen int64, cause string, force bool) (Token, error) {
 	now := p.cfg.Now()
 	prev, err := p.cfg.Store.LeaseToken(ctx, p.cfg.AppID, p.owner, seen, now, now.Add(leaseTTL))
 	if errors.Is(err, store.ErrLeaseHeld) {
@@ -364,7 +420,7 @@ func (p *Plane) Refresh(ctx context.Context) (RefreshResult, error) {
 	if rec.Token == "" {
 		cause = "bootstrap"
 	}
-	tok, err := p.fetchUnderLease(ctx, rec.Version, cause, false)
+	tok, err := p.fetchHere(ctx, rec.Version, cause, false)
 	if err != nil {
 		return RefreshResult{}, err
 	}

@@ -21,13 +21,42 @@ const DefaultBaseURL = "https://api.weixin.qq.com"
 // maxAnswer bounds how much of an answer is read.
 const maxAnswer = 4 << 20
 
-// Client calls WeChat's HTTP APIs. It holds no token and no state beyond its
-// configuration, and is safe for concurrent use.
+// Client calls WeChat's HTTP APIs. It holds no token, and no state beyond
+// its configuration and which of its base URLs it is using; it is safe for
+// concurrent use.
+//
+// It may have several base URLs, in order: WeChat's general host and its
+// backup hosts. A call that cannot reach a base (nothing of the request was
+// written: DNS, connect or TLS failure) goes on to the next one at once, and
+// the client stays there for FailoverHold before trying the first again. A
+// call that was written is never sent again to another host: whatever
+// happened there is the call's outcome.
 type Client struct {
-	base    *url.URL
+	bases   []*url.URL
 	baseErr error
 	hc      *http.Client
+
+	active   atomic.Int32 // index in bases of the one in use
+	activeAt atomic.Int64 // when it became active (Unix ns); 0 for the first
+	now      func() time.Time
 }
+
+// WeChat's API hosts: the general one, its backup in another place, and
+// regional ones ("接口域名说明",
+// https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Interface_field_description.html;
+// the same list in SDKs, e.g. RicardoSimple/go-wechat conf/const.go).
+const (
+	// BackupBaseURL is WeChat's general backup host (通用异地容灾域名).
+	BackupBaseURL = "https://api2.weixin.qq.com"
+	// ShanghaiBaseURL, ShenzhenBaseURL and HongKongBaseURL are regional hosts.
+	ShanghaiBaseURL = "https://sh.api.weixin.qq.com"
+	ShenzhenBaseURL = "https://sz.api.weixin.qq.com"
+	HongKongBaseURL = "https://hk.api.weixin.qq.com"
+)
+
+// FailoverHold is how long a client keeps using a backup base after the
+// one before it could not be reached.
+const FailoverHold = time.Minute
 
 // IdleConnTimeout is how long the default client keeps an unused connection.
 // It is shorter than common server keep-alive timeouts, so that a send rarely
@@ -35,27 +64,52 @@ type Client struct {
 // reported as unknown, which spends the user's credit.
 const IdleConnTimeout = 30 * time.Second
 
-// NewClient returns a client for the API at baseURL (DefaultBaseURL for the
-// real WeChat; a trailing slash is ignored). A nil hc means an http.Client
-// with a 10 s timeout whose idle connections retire after IdleConnTimeout.
-func NewClient(baseURL string, hc *http.Client) *Client {
+// NewClient returns a client for the API at baseURLs: one base URL, or
+// several separated by commas, tried in that order (DefaultBaseURL for the
+// real WeChat, then BackupBaseURL; a trailing slash is ignored). A nil hc
+// means an http.Client with a 10 s timeout whose idle connections retire
+// after IdleConnTimeout.
+func NewClient(baseURLs string, hc *http.Client) *Client {
 	if hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.IdleConnTimeout = IdleConnTimeout
 		hc = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
-	c := &Client{hc: hc}
-	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	switch {
-	case err != nil:
-		c.baseErr = fmt.Errorf("invalid base URL: %w", err)
-	case u.Scheme == "" || u.Host == "":
-		c.baseErr = fmt.Errorf("invalid base URL %q: scheme and host required", u.Redacted())
-	default:
-		u.RawQuery, u.Fragment, u.RawPath = "", "", ""
-		c.base = u
+	c := &Client{hc: hc, now: time.Now}
+	for _, raw := range strings.Split(baseURLs, ",") {
+		u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))
+		switch {
+		case err != nil:
+			c.baseErr = fmt.Errorf("invalid base URL: %w", err)
+		case u.Scheme == "" || u.Host == "":
+			c.baseErr = fmt.Errorf("invalid base URL %q: scheme and host required", u.Redacted())
+		default:
+			u.RawQuery, u.Fragment, u.RawPath = "", "", ""
+			c.bases = append(c.bases, u)
+		}
 	}
 	return c
+}
+
+// pick returns the index of the base to use now: the active one, or the
+// first again once FailoverHold has passed.
+func (c *Client) pick() int {
+	i := int(c.active.Load())
+	if i != 0 && c.now().Sub(time.Unix(0, c.activeAt.Load())) >= FailoverHold {
+		c.active.CompareAndSwap(int32(i), 0)
+		return 0
+	}
+	return i
+}
+
+// unreachable moves the client from base i to the next one (wrapping), if
+// no other call did already.
+func (c *Client) unreachable(i int) int {
+	next := (i + 1) % len(c.bases)
+	if c.active.CompareAndSwap(int32(i), int32(next)) {
+		c.activeAt.Store(c.now().UnixNano())
+	}
+	return next
 }
 
 // call describes one request to WeChat.
@@ -68,16 +122,13 @@ type call struct {
 	secrets []string   // values to blank out of anything that reaches an error
 }
 
-// do sends k and decodes a successful answer into out (which may be nil).
+// do sends k and decodes a successful answer into out (which may be nil),
+// moving on to the next base when one cannot be reached.
 func (c *Client) do(ctx context.Context, k call, out any) error {
 	if c.baseErr != nil {
 		return &Error{Op: k.op, Err: c.baseErr}
 	}
-	u := *c.base
-	u.Path = c.base.Path + k.path
-	u.RawQuery = k.query.Encode()
-
-	var body io.Reader
+	var payload []byte
 	if k.body != nil {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -85,7 +136,28 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		if err := enc.Encode(k.body); err != nil {
 			return &Error{Op: k.op, Err: fmt.Errorf("encoding request: %w", err)}
 		}
-		body = &buf
+		payload = buf.Bytes()
+	}
+	i := c.pick()
+	for tried := 1; ; tried++ {
+		reached, err := c.attempt(ctx, c.bases[i], k, payload, out)
+		if reached || tried == len(c.bases) || ctx.Err() != nil {
+			return err
+		}
+		i = c.unreachable(i)
+	}
+}
+
+// attempt sends k to one base. reached is false when nothing of the request
+// was written (the base could not be reached), so that another base may be
+// tried.
+func (c *Client) attempt(ctx context.Context, base *url.URL, k call, payload []byte, out any) (reached bool, err error) {
+	u := *base
+	u.Path = base.Path + k.path
+	u.RawQuery = k.query.Encode()
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
 	}
 
 	// wrote is true once the request has been fully written. net/http
@@ -110,7 +182,7 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), k.method, u.String(), body)
 	if err != nil {
-		return &Error{Op: k.op, Err: redact(err, k.secrets)}
+		return true, &Error{Op: k.op, Err: redact(err, k.secrets)}
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -119,9 +191,14 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return failed(k, err, wrote.Load())
+		return wrote.Load(), failed(k, err, wrote.Load())
 	}
 	defer resp.Body.Close()
+	return true, c.answer(k, resp, out)
+}
+
+// answer reads and decodes WeChat's answer to k.
+func (c *Client) answer(k call, resp *http.Response, out any) error {
 	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if readErr == nil && len(raw) > maxAnswer {
 		readErr = fmt.Errorf("answer larger than %d bytes", maxAnswer)

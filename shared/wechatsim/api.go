@@ -203,7 +203,7 @@ func dropConnection(w http.ResponseWriter) {
 }
 
 // errTexts are the errmsg texts of the codes the Sim answers. Texts marked
-// "observed" in wechat-api.md are WeChat's own; the others are plausible
+// "observed" are texts seen in WeChat's real answers; the others are plausible
 // stand-ins.
 var errTexts = map[int]string{
 	-1:     "system error",

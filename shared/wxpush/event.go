@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The subscription-message events (wechat-api.md §5a).
+// The subscription-message events WeChat pushes.
 const (
 	// EventPopup reports the user's choices in a subscription popup.
 	EventPopup = "subscribe_msg_popup_event"

@@ -7,7 +7,7 @@ import (
 )
 
 func TestSignatureDocumentedExample(t *testing.T) {
-	// wechat-api.md §5b: the example from WeChat's push documentation.
+	// The example from WeChat's push documentation.
 	got := wxpush.Signature("AAAAA", "1714036504", "1514711492")
 	if want := "f464b24fc39322e44b38aa78f5edd27bd1441696"; got != want {
 		t.Fatalf("Signature = %s, want %s", got, want)
