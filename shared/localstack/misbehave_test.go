@@ -1,14 +1,18 @@
 package localstack_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/shared/localstack"
 	"github.com/wxsub/wxsub/shared/wechatsim"
 	"github.com/wxsub/wxsub/shared/wxpush"
 )
@@ -261,5 +265,100 @@ func TestALongTermRowFollowsTheCatalogue(t *testing.T) {
 	a := h.admin("GET", "/v1/users/"+u.openid+"/subscriptions", nil)
 	if !strings.Contains(a.raw, `"template_id":"`+longTerm+`","title"`) || strings.Contains(a.raw, `"type":"long_term","status":"accept","credits":1`) {
 		t.Fatalf("ledger: %s", a.raw)
+	}
+}
+
+// TestClientRoutesCheckTheSessionBeforeTheBody: a client route answers a
+// caller without a session before reading its body, and a stalled body does
+// not hold a connection past the read timeout.
+func TestClientRoutesCheckTheSessionBeforeTheBody(t *testing.T) {
+	h := start(t)
+	addr := strings.TrimPrefix(h.s.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers announcing 5 MB, and no body at all.
+	fmt.Fprintf(conn, "POST /v1/subscriptions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n", addr)
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body: %v", err)
+	}
+	if resp.StatusCode != 401 {
+		t.Fatalf("without a session: %d, want 401", resp.StatusCode)
+	}
+
+	// A stalled body on a route that reads it: the server gives up.
+	u := h.login("oStalled00000000000000000")
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	fmt.Fprintf(stalled, "POST /v1/subscriptions HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"res", addr, u.token)
+	start := time.Now()
+	stalled.SetReadDeadline(time.Now().Add(localstack.APIReadTimeout + 5*time.Second))
+	io.Copy(io.Discard, stalled) // returns when the server closes the connection
+	if held := time.Since(start); held > localstack.APIReadTimeout+3*time.Second {
+		t.Fatalf("a stalled body held the connection %s", held)
+	}
+	if rows, err := h.s.Backend.Store.UserRows(t.Context(), h.appid, u.openid); err != nil || len(rows) != 0 {
+		t.Fatalf("the stalled report recorded %+v (%v)", rows, err)
+	}
+}
+
+// TestBadBodiesAndSubjectsAreRefused: a JSON route without Content-Type, data
+// that is not UTF-8, and a session for a subject that is not an openid are
+// refused; nothing is sent and no credit moves.
+func TestBadBodiesAndSubjectsAreRefused(t *testing.T) {
+	h := start(t)
+	u := h.login("oBadBodies000000000000000")
+	h.accept(u, oneTime, 1)
+	req, _ := http.NewRequest("POST", h.s.URL+"/v1/messages", strings.NewReader(`{"touser":"`+u.openid+`"}`))
+	req.Header.Set("Authorization", "Bearer "+h.s.AdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 415 {
+		t.Fatalf("no Content-Type: %d, want 415", resp.StatusCode)
+	}
+	body := `{"touser":"` + u.openid + `","template_id":"` + oneTime + `","data":{"thing1":{"value":"caf` + "\xe9" + `"}}}`
+	a := h.api("POST", "/v1/messages", h.s.AdminKey, body)
+	if a.status != 400 || a.errCode() != "invalid_utf8" {
+		t.Fatalf("invalid UTF-8: %d %s", a.status, a.raw)
+	}
+	if n := h.inbox(u.openid, oneTime); n != 0 {
+		t.Fatalf("WeChat delivered %d messages", n)
+	}
+	h.checkMatchesWeChat(u.openid, oneTime)
+
+	tok, _, err := h.s.Backend.Sessions.Issue(h.appid, "o/../../other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := h.api("GET", "/v1/subscriptions", tok, nil); a.status != 401 {
+		t.Fatalf("a session for a subject that is not an openid: %d %s", a.status, a.raw)
+	}
+}
+
+// TestAnUnreadableTemplateListIsNotATimeout: a gettemplate answer that is not
+// JSON answers 502 wechat_error saying so, and keeps the catalogue.
+func TestAnUnreadableTemplateListIsNotATimeout(t *testing.T) {
+	h := start(t)
+	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
+		t.Fatalf("sync: %d %s", a.status, a.raw)
+	}
+	h.fault(map[string]any{"path": getTemplatePath, "body": `<html>gateway</html>`})
+	a := h.admin("POST", "/v1/templates/sync", nil)
+	if a.status != 502 || a.errCode() != "wechat_error" || !strings.Contains(a.raw, "could not be read") {
+		t.Fatalf("unreadable answer: %d %s", a.status, a.raw)
+	}
+	u := h.login("oUnreadable00000000000000")
+	if got := catalogueIDs(t, h.api("GET", "/v1/templates", u.token, nil)); len(got) != len(wechatsim.DefaultTemplates()) {
+		t.Fatalf("catalogue after the unreadable answer: %v", got)
 	}
 }

@@ -128,6 +128,12 @@ func (h *Handler) sync(ctx context.Context, _ httpapi.Request) (httpapi.Response
 				"wxsub has no valid WeChat access_token right now; the catalogue is unchanged; retry shortly")
 		}
 		var we *wechat.Error
+		if errors.As(err, &we) && we.HTTPStatus != 0 && errors.Is(err, wechat.ErrOutcomeUnknown) {
+			// An answer came but could not be read: not a timeout, and
+			// gettemplate changes nothing at WeChat, so its outcome is known.
+			return httpapi.Response{}, httpapi.Errorf(http.StatusBadGateway, "wechat_error",
+				"WeChat's gettemplate answer (HTTP %d) could not be read; the catalogue is unchanged; sync again later", we.HTTPStatus)
+		}
 		if errors.As(err, &we) {
 			return httpapi.Response{}, httpapi.WeChatFailure(err)
 		}
