@@ -118,6 +118,11 @@ export interface WxsubError extends Error {
   wechat?: { errcode: number; errmsg: string };
   /** Set when WeChat answered but the report to wxsub failed (credits are null). */
   results?: SubscribeItem[];
+  /**
+   * Set when WeChat answered but the report to wxsub failed: sends the same
+   * report again, with the same report_id (the tap still counts once).
+   */
+  retryReport?: () => Promise<SubscribeItem[]>;
   /** Set when the main switch is off but the report to wxsub failed. */
   mainSwitchOff?: true;
   openSettings?: () => Promise<OpenSettingResult>;

@@ -422,6 +422,22 @@ Client.prototype._checkTmplIds = function (tmplIds) {
 };
 
 /**
+ * Makes the report_id of one popup result: 1-64 visible ASCII characters,
+ * unique enough for one user's reports of a day. It names a report, so that
+ * the server records a retried report once; it is not a secret.
+ *
+ * @private
+ * @returns {string} a fresh report id.
+ */
+function newReportId() {
+  let id = 'r' + Date.now().toString(36);
+  for (let i = 0; i < 4; i++) {
+    id += '-' + Math.floor(Math.random() * 0x100000000).toString(36);
+  }
+  return id;
+}
+
+/**
  * Asks the user for permission to send the given templates and reports the
  * answer to wxsub. Call it straight from a tap handler: WeChat shows the
  * popup only when it is called in a tap, so this function calls
@@ -442,7 +458,9 @@ Client.prototype._checkTmplIds = function (tmplIds) {
  * Any other WeChat failure rejects with code 'subscribe_failed', errCode and
  * WeChat's errMsg. If the report to wxsub fails, it rejects with that error,
  * carrying results (credits null) or mainSwitchOff so the page can still tell
- * the user what happened.
+ * the user what happened, and retryReport(): it sends the same report again
+ * (the same report_id, so the tap still counts once) and resolves like
+ * subscribe(). Every report carries a report_id made once per popup result.
  *
  * @param {string[]} tmplIds template ids (see templates()).
  * @returns {Promise<Array<{templateId: string, status: string, credits: ?number}>|{mainSwitchOff: true, openSettings: function(): Promise<Object>}>}
@@ -460,15 +478,22 @@ Client.prototype.subscribe = function (tmplIds) {
   });
   return asked.then(
     function (raw) {
-      return self._call('POST', '/v1/subscriptions', { result: raw }).then(
-        function (answer) {
-          return self._items(ids, raw, listOf(answer, 'subscriptions'));
-        },
-        function (err) {
-          err.results = self._items(ids, raw, []);
-          throw err;
-        }
-      );
+      // One report_id per popup result, reused by every retry of its report:
+      // wxsub records a report_id once, so a retry cannot count the tap twice.
+      const body = { result: raw, report_id: newReportId() };
+      const report = function () {
+        return self._call('POST', '/v1/subscriptions', body).then(
+          function (answer) {
+            return self._items(ids, raw, listOf(answer, 'subscriptions'));
+          },
+          function (err) {
+            err.results = self._items(ids, raw, []);
+            err.retryReport = report;
+            throw err;
+          }
+        );
+      };
+      return report();
     },
     function (res) {
       if (res instanceof Error) {
@@ -482,7 +507,7 @@ Client.prototype.subscribe = function (tmplIds) {
       const openSettings = function () {
         return self.openSettings();
       };
-      const report = { result: { errMsg: errMsg, errCode: MAIN_SWITCH_OFF } };
+      const report = { result: { errMsg: errMsg, errCode: MAIN_SWITCH_OFF }, report_id: newReportId() };
       return self._call('POST', '/v1/subscriptions', report).then(
         function () {
           return { mainSwitchOff: true, openSettings: openSettings };

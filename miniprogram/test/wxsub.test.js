@@ -253,11 +253,31 @@ test('accept: the raw result is reported and credits come back', async () => {
 
   const report = fw.requests.find((r) => r.path === '/v1/subscriptions');
   assert.equal(report.method, 'POST');
-  assert.deepEqual(report.data, { result: { errMsg: 'requestSubscribeMessage:ok', T_ship: 'accept' } });
+  assert.deepEqual(report.data.result, { errMsg: 'requestSubscribeMessage:ok', T_ship: 'accept' });
+  assert.match(report.data.report_id, /^[\x21-\x7e]{1,64}$/, 'one report_id per popup result');
   assert.equal(report.header.Authorization, 'Bearer ' + fw.storage.get(wxsub.SESSION_KEY).token);
 
   const again = await tap(fw, () => client.subscribe(['T_ship']));
   assert.deepEqual(again, [{ templateId: 'T_ship', status: 'accept', credits: 2 }], 'accepts accumulate');
+});
+
+test('report_id: a fresh one per popup result, the same one when a failed report is retried', async () => {
+  const { fw, client, backend } = setup();
+  fw.choices = { T_ship: 'accept' };
+  await tap(fw, () => client.subscribe(['T_ship']));
+  backend.down = true;
+  const err = await tap(fw, () => client.subscribe(['T_ship'])).then(
+    () => assert.fail('the report should have failed'),
+    (e) => e
+  );
+  assert.equal(err.code, 'network_error');
+  backend.down = false;
+  const got = await err.retryReport();
+  assert.deepEqual(got, [{ templateId: 'T_ship', status: 'accept', credits: 2 }]);
+  const ids = fw.requests.filter((r) => r.path === '/v1/subscriptions').map((r) => r.data.report_id);
+  assert.equal(ids.length, 3);
+  assert.notEqual(ids[0], ids[1], 'each popup result has its own report_id');
+  assert.equal(ids[1], ids[2], 'the retry reuses its report_id');
 });
 
 test('accept variants (voice and strong reminders) are reported unchanged and count as accepts', async () => {
@@ -285,7 +305,8 @@ test('contract: popup results are reported exactly as WeChat gave them', async (
     fw.requestSubscribeMessage = (o) => setImmediate(() => o.success(JSON.parse(JSON.stringify(c.result))));
     const got = await tap(fw, () => client.subscribe(ids));
     const report = fw.requests.find((r) => r.path === '/v1/subscriptions');
-    assert.deepEqual(report.data, { result: c.result });
+    assert.deepEqual(report.data.result, c.result);
+    assert.match(report.data.report_id, /^[\x21-\x7e]{1,64}$/);
     for (const item of got) {
       assert.equal(wxsub.isAccept(item.status), c.taps[item.templateId] === 'accept', item.templateId + ' ' + item.status);
     }
@@ -376,7 +397,8 @@ test('20004: the main switch is recorded as off and settings can be opened', asy
   const got = await tap(fw, () => client.subscribe(['T_ship']));
   assert.equal(got.mainSwitchOff, true);
   const report = fw.requests.filter((r) => r.path === '/v1/subscriptions').pop();
-  assert.deepEqual(report.data, { result: { errMsg: SWITCH_OFF, errCode: 20004 } });
+  assert.deepEqual(report.data.result, { errMsg: SWITCH_OFF, errCode: 20004 });
+  assert.equal(typeof report.data.report_id, 'string');
 
   const ship = (await client.credits()).find((c) => c.templateId === 'T_ship');
   assert.deepEqual(ship, { templateId: 'T_ship', type: 'one_time', status: 'off', credits: 0, updatedAt: '2025-01-01T00:00:00Z' });

@@ -152,7 +152,7 @@ func (b *Backend) Login() *login.Handler {
 // Subscriptions is the subscriptions function's handler.
 func (b *Backend) Subscriptions() *subscriptions.Handler {
 	return &subscriptions.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, Sessions: b.Sessions, Logger: b.Logger,
-		Metrics: b.Metrics}
+		Metrics: b.Metrics, PushOnly: b.Config.CreditSource == config.CreditsFromPush}
 }
 
 // Messages is the send function's handler.
@@ -162,11 +162,11 @@ func (b *Backend) Messages() *messages.Handler {
 }
 
 // Events is the events function's handler (WeChat's message push). Without
-// a valid WECHAT_ENCODING_AES_KEY it takes plaintext pushes only, and says so
-// in the log.
+// a valid WECHAT_ENCODING_AES_KEY it refuses encrypted pushes, and says so
+// in the log; WECHAT_PUSH_MODE=plaintext is needed for it to take any.
 func (b *Backend) Events() *pushevents.Handler {
 	h := &pushevents.Handler{AppID: b.Config.AppID, Token: b.Config.PushToken, Store: b.Store, Catalog: b.Catalog, Logger: b.Logger,
-		Metrics: b.Metrics}
+		Metrics: b.Metrics, AcceptPlaintext: b.Config.PushMode == config.PushPlaintext}
 	if b.Config.EncodingAESKey != "" {
 		c, err := wxpush.NewCipher(b.Config.EncodingAESKey, b.Config.AppID)
 		if err != nil {

@@ -6,6 +6,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -119,8 +120,15 @@ func FromWeChat(t wechat.Template, syncedAt time.Time) store.Template {
 	return out
 }
 
+// ErrEmptyAnswer is Sync's refusal of a gettemplate answer that lists no
+// template while the catalogue holds some: one bad answer must not wipe the
+// catalogue (and with it the validation of sends and the kinds of rows).
+var ErrEmptyAnswer = errors.New("catalog: gettemplate listed no template while the catalogue holds some; the catalogue is unchanged")
+
 // Sync pulls gettemplate with accessToken, stores every template and deletes
 // the entries WeChat no longer lists. It returns the templates ordered by id.
+// An answer listing no template while the catalogue holds some changes
+// nothing and returns ErrEmptyAnswer.
 func (c *Catalog) Sync(ctx context.Context, wc *wechat.Client, accessToken string) ([]store.Template, error) {
 	wts, err := wc.Templates(ctx, accessToken)
 	if err != nil {
@@ -129,6 +137,9 @@ func (c *Catalog) Sync(ctx context.Context, wc *wechat.Client, accessToken strin
 	stored, err := c.store.Templates(ctx, c.appid)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	if len(wts) == 0 && len(stored) > 0 {
+		return nil, ErrEmptyAnswer
 	}
 	now := c.now().UTC()
 	out := make([]store.Template, 0, len(wts))

@@ -51,12 +51,32 @@ type Config struct {
 	// token fetched; empty in that function itself (and in the local stack,
 	// which calls it in-process).
 	Refresher string
+	// PushMode is WECHAT_PUSH_MODE: PushSecure accepts only encrypted pushes,
+	// PushPlaintext also plaintext ones.
+	PushMode string
+	// CreditSource is WXSUB_CREDIT_SOURCE: CreditsFromBoth or CreditsFromPush.
+	CreditSource string
 }
+
+// Values of WECHAT_PUSH_MODE and WXSUB_CREDIT_SOURCE.
+const (
+	// PushSecure accepts only pushes with encrypt_type=aes and a valid
+	// msg_signature (WeChat's secure and compatible modes).
+	PushSecure = "secure"
+	// PushPlaintext also accepts plaintext pushes, whose signature does not
+	// cover the body.
+	PushPlaintext = "plaintext"
+	// CreditsFromBoth lets client reports and popup events both grant,
+	// paired so that one tap counts once.
+	CreditsFromBoth = "both"
+	// CreditsFromPush lets only WeChat's popup events grant one-time credits.
+	CreditsFromPush = "push"
+)
 
 // String describes the configuration without its secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("appid=%s api=%s token_api=%s table=%s dynamodb=%s session_ttl=%s",
-		c.AppID, c.APIBase, c.TokenMode, c.Table, orAWS(c.DynamoEndpoint), c.SessionTTL)
+	return fmt.Sprintf("appid=%s api=%s token_api=%s table=%s dynamodb=%s session_ttl=%s push_mode=%s credit_source=%s",
+		c.AppID, c.APIBase, c.TokenMode, c.Table, orAWS(c.DynamoEndpoint), c.SessionTTL, c.PushMode, c.CreditSource)
 }
 
 func orAWS(s string) string {
@@ -113,6 +133,14 @@ func FromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
 		BroadcastQueueURL: env("BROADCAST_QUEUE_URL", ""),
 		PendingAfter:      DefaultPendingAfter,
 		Refresher:         env("WXSUB_REFRESHER", ""),
+		PushMode:          env("WECHAT_PUSH_MODE", PushSecure),
+		CreditSource:      env("WXSUB_CREDIT_SOURCE", CreditsFromBoth),
+	}
+	if c.PushMode != PushSecure && c.PushMode != PushPlaintext {
+		return Config{}, fmt.Errorf("config: WECHAT_PUSH_MODE must be secure or plaintext, got %q", c.PushMode)
+	}
+	if c.CreditSource != CreditsFromBoth && c.CreditSource != CreditsFromPush {
+		return Config{}, fmt.Errorf("config: WXSUB_CREDIT_SOURCE must be both or push, got %q", c.CreditSource)
 	}
 	if v := env("WXSUB_PENDING_AFTER", ""); v != "" {
 		d, err := time.ParseDuration(v)

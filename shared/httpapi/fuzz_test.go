@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Seeds live in testdata/fuzz/<FuzzName>/.
@@ -41,7 +42,7 @@ func FuzzDecode(f *testing.F) {
 	codes := map[string]int{
 		"invalid_json": http.StatusBadRequest, "unknown_field": http.StatusBadRequest,
 		"invalid_body": http.StatusBadRequest, "body_too_large": http.StatusRequestEntityTooLarge,
-		"unsupported_media_type": http.StatusUnsupportedMediaType,
+		"unsupported_media_type": http.StatusUnsupportedMediaType, "invalid_utf8": http.StatusBadRequest,
 	}
 	f.Fuzz(func(t *testing.T, contentType string, body []byte, base64Encoded bool) {
 		req := Request{Headers: map[string]string{}, Body: string(body)}
@@ -60,7 +61,13 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if contentType != "" {
+		if contentType == "" {
+			t.Fatal("accepted a body without Content-Type")
+		}
+		if !utf8.Valid(body) {
+			t.Fatal("accepted a body that is not UTF-8")
+		}
+		{
 			mt, _, err := mime.ParseMediaType(contentType)
 			if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 				t.Fatalf("accepted Content-Type %q", contentType)

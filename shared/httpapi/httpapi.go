@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/smithy-go"
@@ -121,16 +122,24 @@ func Body(req Request, limit int) ([]byte, *Error) {
 // the body at most limit bytes, one value with no unknown fields and nothing
 // after it. The error says what to fix.
 func Decode(req Request, v any, limit int) *Error {
-	if ct := Header(req, "Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-				"send the body as JSON with Content-Type: application/json (got %q)", ct)
-		}
+	ct := Header(req, "Content-Type")
+	if ct == "" {
+		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send the body as JSON with Content-Type: application/json (the request has no Content-Type)")
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send the body as JSON with Content-Type: application/json (got %q)", ct)
 	}
 	raw, herr := Body(req, limit)
 	if herr != nil {
 		return herr
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json would turn each invalid byte into U+FFFD and send
+		// that on: refuse instead, so the text is what the caller meant.
+		return Errorf(http.StatusBadRequest, "invalid_utf8", "the body is not valid UTF-8; send JSON text in UTF-8")
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return Errorf(http.StatusBadRequest, "invalid_json", "the body is empty; send a JSON object")
@@ -231,6 +240,9 @@ func Session(req Request, signer *sessiontoken.Signer, appid string) (sessiontok
 			"send Authorization: Bearer <token>, with the token from POST /v1/session")
 	}
 	s, err := signer.Verify(tok, appid)
+	if err == nil && !ValidSubject(s.OpenID) {
+		err = errors.New("httpapi: session subject is not an openid")
+	}
 	if errors.Is(err, sessiontoken.ErrExpired) {
 		return sessiontoken.Session{}, Errorf(http.StatusUnauthorized, "session_expired",
 			"the session token has expired; log in again with POST /v1/session")

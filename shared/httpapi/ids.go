@@ -8,6 +8,11 @@ func ValidOpenID(s string) bool { return idShaped(s, 6, 64) }
 // 1 to 64 characters of letters, digits, '-' and '_'.
 func ValidTemplateID(s string) bool { return idShaped(s, 1, 64) }
 
+// ValidSubject reports whether s may be the openid of a session: 1 to 64
+// characters of letters, digits, '-' and '_', as jscode2session must
+// answer before wxsub issues a session for it.
+func ValidSubject(s string) bool { return idShaped(s, 1, 64) }
+
 func idShaped(s string, min, max int) bool {
 	if len(s) < min || len(s) > max {
 		return false

@@ -137,6 +137,9 @@ func TestPushedTapsGrantAndSentEventsDeliver(t *testing.T) {
 			if cfg != nil {
 				opts = append(opts, withSim(cfg))
 			}
+			if strings.HasPrefix(name, "plaintext") {
+				opts = append(opts, withEnv(map[string]string{"WECHAT_PUSH_MODE": "plaintext"}))
+			}
 			h := start(t, opts...)
 			u := h.login("oPushOnly000000000000000000")
 			// The user taps "allow" twice; the mini-program reports nothing.

@@ -274,7 +274,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("localstack: API listen on %s: %w", addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	s.api = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.api = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
+		// A stalled body does not hold a connection: the whole request must
+		// arrive within ReadTimeout. API Gateway answers within its 30 s
+		// integration timeout
+		// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html),
+		// so an answer may take that long to write.
+		ReadTimeout: APIReadTimeout, WriteTimeout: IntegrationTimeout + 5*time.Second, IdleTimeout: time.Minute}
 	go s.api.Serve(ln)
 	// The simulator pushes its events to the push route, unless told otherwise.
 	if s.Sim != nil && s.Sim.Config().PushURL == "" {
@@ -488,6 +494,18 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"server routes need Authorization: Bearer <WXSUB_ADMIN_KEY> locally (IAM SigV4 in AWS)").Response())
 		return
 	}
+	if isClientRoute(route) && s.Backend.Sessions != nil {
+		// The session first: a client route reads no body for a caller it
+		// would refuse (the function checks the session before the body too).
+		probe := httpapi.Request{Headers: map[string]string{"authorization": r.Header.Get("Authorization")}}
+		if _, err := httpapi.Session(probe, s.Backend.Sessions, s.Config.AppID); err != nil {
+			var herr *httpapi.Error
+			if errors.As(err, &herr) {
+				writeResponse(w, herr.Response())
+				return
+			}
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20+1))
 	if err != nil {
 		writeResponse(w, httpapi.Errorf(http.StatusBadRequest, "invalid_body", "the body could not be read").Response())
@@ -512,6 +530,20 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// Timeouts of the local API server, after API Gateway's.
+const (
+	// IntegrationTimeout is API Gateway's limit on a function's answer.
+	IntegrationTimeout = 30 * time.Second
+	// APIReadTimeout bounds reading one request, body included.
+	APIReadTimeout = 10 * time.Second
+)
+
+// isClientRoute reports whether route is one the mini-program calls with a
+// session: no IAM, and neither the login nor WeChat's push route.
+func isClientRoute(route samtemplate.Route) bool {
+	return !route.IAM && route.Path != "/v1/session" && !strings.HasPrefix(route.Path, "/v1/wechat/")
 }
 
 func (s *Stack) adminAuthorized(r *http.Request) bool {

@@ -55,6 +55,13 @@ func (h *Handler) session(ctx context.Context, req httpapi.Request) (httpapi.Res
 	if err != nil {
 		return httpapi.Response{}, loginError(err)
 	}
+	if !httpapi.ValidSubject(s.OpenID) {
+		// A session binds this openid; one outside WeChat's shape would be
+		// stored in keys and logs. WeChat's openids are 28 characters.
+		h.Logger.ErrorContext(ctx, "jscode2session answered an openid outside its shape; no session issued", "length", len(s.OpenID))
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadGateway, "wechat_error",
+			"WeChat's jscode2session answered an openid that is not 1-64 letters, digits, - or _; no session was issued")
+	}
 	tok, sess, err := h.Sessions.Issue(h.AppID, s.OpenID)
 	if err != nil {
 		return httpapi.Response{}, err

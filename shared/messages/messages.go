@@ -182,6 +182,34 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	return h.Send(ctx, Request{Message: msg, IdempotencyKey: key})
 }
 
+// errFollowed asks Send to reserve again: the row's kind was corrected.
+var errFollowed = errors.New("messages: the ledger row now follows the catalogue's kind")
+
+// followKind looks at a refused reservation: when the row was stored with
+// another kind than the catalogue's (a tap recorded while the catalogue did
+// not know the template), the row is corrected and errFollowed returned, so
+// that a long-term accept stored as a one-time credit answers sends as the
+// long-term accept it is. Any other err is returned unchanged.
+func (h *Handler) followKind(ctx context.Context, k store.RowKey, kind ledger.Kind, err error) error {
+	var refused *store.RefusedError
+	if !errors.As(err, &refused) || refused.Row.Kind == "" || refused.Row.Kind == kind {
+		return err
+	}
+	if _, found, _, lerr := h.Catalog.Lookup(ctx, k.TemplateID); lerr != nil || !found {
+		return err // only the catalogue's knowledge of the template decides a kind
+	}
+	changed, ferr := h.Store.FollowKind(ctx, k, kind)
+	if ferr != nil {
+		h.Logger.ErrorContext(ctx, "ledger row could not follow the catalogue's kind", "template_id", k.TemplateID, "err", ferr)
+		return err
+	}
+	if changed {
+		h.Logger.InfoContext(ctx, "ledger row now follows the catalogue's kind", "template_id", k.TemplateID,
+			"was", string(refused.Row.Kind), "kind", string(kind))
+	}
+	return errFollowed
+}
+
 // KeyedID is the id of the message a send with Idempotency-Key key records:
 // every repeat of the key within IdempotencyWindow finds it.
 func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
@@ -210,6 +238,9 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	}
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
 	err = h.Store.Reserve(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	if err = h.followKind(ctx, rowKey, kind, err); err == errFollowed {
+		err = h.Store.Reserve(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	}
 	var dup *store.DuplicateError
 	var refused *store.RefusedError
 	switch {

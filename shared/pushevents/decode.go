@@ -42,6 +42,13 @@ func (h *Handler) Decode(query map[string]string, body []byte) (Push, error) {
 		return Push{}, errSignature
 	}
 	p := Push{Nonce: nonce, Secure: query["encrypt_type"] == "aes"}
+	if !p.Secure && !h.AcceptPlaintext {
+		// A plaintext push's signature does not cover its body: anyone who
+		// saw one signed timestamp and nonce could write any event under it.
+		return Push{}, httpapi.Errorf(http.StatusForbidden, "plaintext_refused",
+			"WECHAT_PUSH_MODE=secure takes only encrypted pushes (encrypt_type=aes with msg_signature); "+
+				"set the push to secure or compatible mode in WeChat's console, or WECHAT_PUSH_MODE=plaintext")
+	}
 	plain := body
 	var env wxpush.Envelope
 	if p.Secure {
@@ -55,14 +62,10 @@ func (h *Handler) Decode(query map[string]string, body []byte) (Push, error) {
 	} else if !wxpush.Verify(wxpush.Signature(h.Token, ts, nonce), query["signature"]) {
 		return Push{}, errSignature
 	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return Push{}, malformed("timestamp is not a number of seconds")
+	if herr := h.checkTimestamp(ts); herr != nil {
+		return Push{}, herr
 	}
-	if d := h.now().Sub(time.Unix(sec, 0)); d > TimestampWindow || d < -TimestampWindow {
-		return Push{}, httpapi.Errorf(http.StatusUnauthorized, "stale_timestamp",
-			"the push's timestamp is more than %s from this server's clock", TimestampWindow)
-	}
+	var err error
 	if p.Secure {
 		if h.Cipher == nil {
 			return Push{}, errors.New("pushevents: an encrypted push arrived but WECHAT_ENCODING_AES_KEY is missing or invalid")
@@ -84,6 +87,10 @@ func (h *Handler) Decode(query map[string]string, body []byte) (Push, error) {
 	}
 	switch ev.Event {
 	case wxpush.EventPopup, wxpush.EventChange, wxpush.EventSent:
+		if len(ev.Items) > MaxItems {
+			return Push{}, httpapi.Errorf(http.StatusBadRequest, "too_many_items",
+				"a push carries at most %d event items, got %d", MaxItems, len(ev.Items))
+		}
 		if !httpapi.ValidOpenID(ev.FromUserName) {
 			return Push{}, malformed("FromUserName is not an openid")
 		}
@@ -95,6 +102,20 @@ func (h *Handler) Decode(query map[string]string, body []byte) (Push, error) {
 	}
 	p.Event = ev
 	return p, nil
+}
+
+// checkTimestamp refuses a timestamp that is not a number of seconds within
+// TimestampWindow of now.
+func (h *Handler) checkTimestamp(ts string) *httpapi.Error {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return malformed("timestamp is not a number of seconds")
+	}
+	if d := h.now().Sub(time.Unix(sec, 0)); d > TimestampWindow || d < -TimestampWindow {
+		return httpapi.Errorf(http.StatusUnauthorized, "stale_timestamp",
+			"the timestamp is more than %s from this server's clock", TimestampWindow)
+	}
+	return nil
 }
 
 // Digest names one item of a pushed event by its content. WeChat documents

@@ -32,7 +32,7 @@ func FuzzPush(f *testing.F) {
 		f.Fatal(err)
 	}
 	now := time.Unix(1716012963, 0)
-	h := &pushevents.Handler{AppID: appid, Token: token, Cipher: c, Now: func() time.Time { return now }}
+	h := &pushevents.Handler{AppID: appid, Token: token, Cipher: c, AcceptPlaintext: true, Now: func() time.Time { return now }}
 	ts := strconv.FormatInt(now.Unix(), 10)
 	const nonce = "1391852407"
 	f.Fuzz(func(t *testing.T, body []byte, encrypt string, mode uint8) {

@@ -4,12 +4,17 @@
 // and the final result of every send (subscribe_msg_sent_event).
 //
 // A POST is checked in this order, and a push failing a check gets 4xx and
-// changes nothing: body size (413 body_too_large), signature (401
+// changes nothing: body size (413 body_too_large), encryption (403
+// plaintext_refused for a push without encrypt_type=aes unless
+// AcceptPlaintext, WECHAT_PUSH_MODE=plaintext), signature (401
 // invalid_signature; msg_signature when encrypt_type=aes, else signature),
 // timestamp within ±5 minutes (401 stale_timestamp), decryption and the appid
 // inside it (400 malformed_push, 403 foreign_appid), parsing (400
-// malformed_push), then the nonce, claimed once for 10 minutes (409
-// replayed_nonce). WeChat retries a push with a fresh nonce, so each event
+// malformed_push; 400 too_many_items over MaxItems), then the nonce, claimed
+// once for 10 minutes (409 replayed_nonce). The GET URL verification checks
+// its signature, timestamp and nonce the same way, so that its signature
+// cannot be replayed as a plaintext push's. Items for a template the synced
+// catalogue does not hold are logged and ignored. WeChat retries a push with a fresh nonce, so each event
 // item is also claimed by its content for a day; a retry answers success and
 // changes nothing. Plaintext pushes carry no appid, so the appid check applies
 // to encrypted (secure and compatible mode) pushes only.
@@ -34,6 +39,11 @@ import (
 const (
 	// MaxBody is the largest push accepted; WeChat's are a few hundred bytes.
 	MaxBody = 64 << 10
+	// MaxItems is the most event items one push may carry. A popup event
+	// lists the templates of one wx.requestSubscribeMessage call, at most 5
+	// (https://developers.weixin.qq.com/miniprogram/dev/api/open-api/subscribe-message/wx.requestSubscribeMessage.html);
+	// design.md allows 50.
+	MaxItems = 50
 	// TimestampWindow is how far a push's timestamp may be from now.
 	TimestampWindow = 5 * time.Minute
 	// DefaultSettleWait bounds how long a sent event waits for a send of the
@@ -57,10 +67,14 @@ type Handler struct {
 	// Token is the push token (WECHAT_PUSH_TOKEN); without one every push is refused.
 	Token string
 	// Cipher decrypts secure-mode pushes; nil refuses them.
-	Cipher  *wxpush.Cipher
-	Store   *store.Store
-	Catalog *catalog.Catalog
-	Logger  *slog.Logger
+	Cipher *wxpush.Cipher
+	// AcceptPlaintext also takes plaintext pushes (WECHAT_PUSH_MODE=plaintext),
+	// whose signature covers the token, timestamp and nonce but not the body.
+	// When false only encrypted pushes with a valid msg_signature are taken.
+	AcceptPlaintext bool
+	Store           *store.Store
+	Catalog         *catalog.Catalog
+	Logger          *slog.Logger
 	// Metrics receives CreditsGranted; nil for none.
 	Metrics *metrics.Writer
 	// Now is the clock for the timestamp window; nil means time.Now.
@@ -107,19 +121,40 @@ func text(body string) httpapi.Response {
 }
 
 // verify answers the URL check WeChat makes when the push URL is saved: the
-// echostr, unchanged, when the signature holds.
+// echostr, unchanged, when the signature holds. Its signature is the one a
+// plaintext push carries (token, timestamp, nonce), so the timestamp must be
+// within the window and the nonce is claimed like a push's: the same
+// timestamp and nonce cannot then sign a forged plaintext push.
+// (https://developers.weixin.qq.com/miniprogram/dev/framework/server-ability/message-push.html)
 func (h *Handler) verify(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
 	if h.Token == "" {
 		return httpapi.Response{}, errNoToken
 	}
 	q := req.QueryStringParameters
-	if !wxpush.Verify(wxpush.Signature(h.Token, q["timestamp"], q["nonce"]), q["signature"]) {
-		h.Logger.WarnContext(ctx, "push URL verification refused", "error_code", "invalid_signature")
-		return httpapi.Response{}, errSignature
+	ts, nonce := q["timestamp"], q["nonce"]
+	if ts == "" || nonce == "" || !wxpush.Verify(wxpush.Signature(h.Token, ts, nonce), q["signature"]) {
+		return httpapi.Response{}, h.refuseVerification(ctx, errSignature)
+	}
+	if herr := h.checkTimestamp(ts); herr != nil {
+		return httpapi.Response{}, h.refuseVerification(ctx, herr)
+	}
+	switch err := h.Store.ClaimNonce(ctx, h.AppID, nonce); {
+	case errors.Is(err, store.ErrClaimed):
+		return httpapi.Response{}, h.refuseVerification(ctx, errReplayed)
+	case err != nil:
+		return httpapi.Response{}, err
 	}
 	h.Logger.InfoContext(ctx, "push URL verified")
 	return text(q["echostr"]), nil
 }
+
+func (h *Handler) refuseVerification(ctx context.Context, e *httpapi.Error) error {
+	h.Logger.WarnContext(ctx, "push URL verification refused", "status", e.Status, "error_code", e.Code, "reason", e.Message)
+	return e
+}
+
+var errReplayed = httpapi.Errorf(http.StatusConflict, "replayed_nonce",
+	"this nonce was used by an earlier push or URL verification; WeChat signs every request with a fresh one")
 
 // receive takes one push.
 func (h *Handler) receive(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
@@ -146,8 +181,7 @@ func (h *Handler) receive(ctx context.Context, req httpapi.Request) (httpapi.Res
 	ctx = context.WithoutCancel(ctx)
 	switch err := h.Store.ClaimNonce(ctx, h.AppID, p.Nonce); {
 	case errors.Is(err, store.ErrClaimed):
-		return httpapi.Response{}, h.refuse(ctx, httpapi.Errorf(http.StatusConflict, "replayed_nonce",
-			"this nonce was used by an earlier push; WeChat signs every push with a fresh one"))
+		return httpapi.Response{}, h.refuse(ctx, errReplayed)
 	case err != nil:
 		return httpapi.Response{}, err
 	}
@@ -177,8 +211,20 @@ func (h *Handler) refuse(ctx context.Context, e *httpapi.Error) error {
 // is claimed by its content first, so WeChat's retries apply nothing twice;
 // an item that fails is released, and the 500 makes WeChat retry it.
 func (h *Handler) apply(ctx context.Context, ev wxpush.Event) error {
-	applied, repeated := 0, 0
+	applied, repeated, unknown := 0, 0, 0
 	for _, it := range ev.Items {
+		if ev.Event != wxpush.EventSent {
+			_, found, synced, err := h.Catalog.Lookup(ctx, it.TemplateID)
+			if err != nil {
+				return err
+			}
+			if synced && !found {
+				unknown++
+				h.Logger.WarnContext(ctx, "push item ignored: the template is not in the app's catalogue",
+					"event", ev.Event, "template_id", it.TemplateID)
+				continue
+			}
+		}
 		digest := Digest(ev, it)
 		switch err := h.Store.ClaimEvent(ctx, h.AppID, digest); {
 		case errors.Is(err, store.ErrClaimed):
@@ -197,6 +243,6 @@ func (h *Handler) apply(ctx context.Context, ev wxpush.Event) error {
 		applied++
 	}
 	h.Logger.InfoContext(ctx, "push applied", "event", ev.Event, "openid", ev.FromUserName,
-		"items", len(ev.Items), "applied", applied, "repeated", repeated)
+		"items", len(ev.Items), "applied", applied, "repeated", repeated, "unknown_templates", unknown)
 	return nil
 }

@@ -72,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{t: t, st: st, key: key, cipher: c, now: time.Now(), logs: &syncBuffer{}}
 	f.h = &pushevents.Handler{
-		AppID: appid, Token: token, Cipher: c, Store: st, Catalog: catalog.New(appid, st, time.Minute),
+		AppID: appid, Token: token, Cipher: c, AcceptPlaintext: true, Store: st, Catalog: catalog.New(appid, st, time.Minute),
 		Logger: backend.NewLogger(f.logs), Now: func() time.Time { return f.now },
 		IndexHorizon: time.Second,
 	}
@@ -167,7 +167,7 @@ func (f *fixture) row(openid string) (ledger.Row, bool) {
 
 func TestURLVerificationEchoesOnlyWhenSigned(t *testing.T) {
 	f := newFixture(t)
-	ts, nonce := "1714036504", "1514711492"
+	ts, nonce := fmt.Sprint(f.now.Unix()), "1514711492"
 	good := url.Values{"signature": {wxpush.Signature(token, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {"4375120948345356249"}}
 	resp := f.call("GET", good, nil)
 	if resp.StatusCode != 200 || resp.Body != "4375120948345356249" || !strings.HasPrefix(resp.Headers["Content-Type"], "text/plain") {
@@ -176,6 +176,11 @@ func TestURLVerificationEchoesOnlyWhenSigned(t *testing.T) {
 	bad := url.Values{"signature": {wxpush.Signature("another token", ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {"1"}}
 	wantError(t, f.call("GET", bad, nil), 401, "invalid_signature")
 	wantError(t, f.call("GET", url.Values{"echostr": {"1"}}, nil), 401, "invalid_signature")
+	// Its signature is a plaintext push's: the nonce is claimed, the timestamp checked.
+	wantError(t, f.call("GET", good, nil), 409, "replayed_nonce")
+	old := fmt.Sprint(f.now.Add(-6 * time.Minute).Unix())
+	stale := url.Values{"signature": {wxpush.Signature(token, old, "n2")}, "timestamp": {old}, "nonce": {"n2"}, "echostr": {"1"}}
+	wantError(t, f.call("GET", stale, nil), 401, "stale_timestamp")
 }
 
 func TestPopupAcceptGrantsInEveryModeAndFormat(t *testing.T) {

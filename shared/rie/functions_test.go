@@ -72,12 +72,14 @@ func TestFunctionsUnderRIE(t *testing.T) {
 	}
 	// What each variable of template.yaml is locally; "" leaves it unset.
 	local := map[string]string{
-		"TABLE_NAME":       table,
-		"WECHAT_APPID":     cfg.AppID,
-		"WECHAT_TOKEN_API": "stable",
-		"WECHAT_API_BASE":  simSrv.URL,
-		"SESSION_TTL":      "168h",
-		"WXSUB_SECRETS":    "", // locally the secrets are in the environment
+		"TABLE_NAME":          table,
+		"WECHAT_APPID":        cfg.AppID,
+		"WECHAT_TOKEN_API":    "stable",
+		"WECHAT_PUSH_MODE":    "secure",
+		"WXSUB_CREDIT_SOURCE": "both",
+		"WECHAT_API_BASE":     simSrv.URL,
+		"SESSION_TTL":         "168h",
+		"WXSUB_SECRETS":       "", // locally the secrets are in the environment
 		// No sample reaches SQS: the POST fails validation, the worker's job is dropped.
 		"BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/wxsub-BroadcastQueue-local",
 		// The defaults of template.yaml's BroadcastRate and BroadcastWorkers.

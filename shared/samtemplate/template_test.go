@@ -406,7 +406,7 @@ func TestFunctions(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s.dir, fn.CodeDir, "main.go")); err != nil {
 			t.Errorf("%s: %v", fn.LogicalID, err)
 		}
-		for _, v := range []string{"TABLE_NAME", "WECHAT_APPID", "WECHAT_TOKEN_API", "WECHAT_API_BASE", "SESSION_TTL", "WXSUB_SECRETS"} {
+		for _, v := range []string{"TABLE_NAME", "WECHAT_APPID", "WECHAT_TOKEN_API", "WECHAT_API_BASE", "SESSION_TTL", "WXSUB_SECRETS", "WECHAT_PUSH_MODE", "WXSUB_CREDIT_SOURCE"} {
 			if fn.Env[v] == "" {
 				// A function that never calls WeChat empties WXSUB_SECRETS
 				// explicitly: it reads no secret and is granted none.

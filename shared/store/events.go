@@ -157,6 +157,22 @@ func (s *Store) ClaimEvent(ctx context.Context, appid, digest string) error {
 	return s.claim(ctx, "E#"+appid+"#"+digest, "E", EventTTL)
 }
 
+// ReportTTL is how long a client report's report_id is remembered: a repeat
+// within it changes nothing.
+const ReportTTL = 24 * time.Hour
+
+// ClaimReport records a client report's report_id for one user for
+// ReportTTL; ErrClaimed means the user sent it before (a retry).
+func (s *Store) ClaimReport(ctx context.Context, appid, openid, reportID string) error {
+	return s.claim(ctx, "R#"+appid+"#"+openid+"#"+reportID, "R", ReportTTL)
+}
+
+// ReleaseReport forgets the report_id of a report that could not be
+// recorded, so that the client's retry records it.
+func (s *Store) ReleaseReport(ctx context.Context, appid, openid, reportID string) error {
+	return s.release(ctx, "R#"+appid+"#"+openid+"#"+reportID, "R")
+}
+
 // ReleaseEvent forgets a claim whose item could not be applied, so that
 // WeChat's retry applies it: the claim expires now (and DynamoDB's TTL
 // removes it; TTL ignores items expired more than five years ago, so not 0).

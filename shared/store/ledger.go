@@ -274,3 +274,26 @@ func (s *Store) TemplateRows(ctx context.Context, appid, templateID, start strin
 	}
 	return rows, next, nil
 }
+
+// FollowKind sets a row's kind (and the cost of a send) to kind when the row
+// was stored with another one, as happens when a tap was recorded while the
+// catalogue did not know the template yet. Credits, spent and revoked stay
+// as they are, so the row's history still balances. changed is false when
+// the row does not exist or already has the kind.
+func (s *Store) FollowKind(ctx context.Context, k RowKey, kind ledger.Kind) (changed bool, err error) {
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(k.pk(), k.sk()),
+		UpdateExpression:          aws.String("SET #kind = :kind, cost = :cost, updated_at = :now"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND #kind <> :kind"),
+		ExpressionAttributeNames:  map[string]string{"#kind": "kind"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":kind": str(string(kind)), ":cost": num(kind.Cost()), ":now": num(millis(s.now()))},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: set the kind of ledger row %s/%s: %w", k.OpenID, k.TemplateID, err)
+	}
+	return true, nil
+}

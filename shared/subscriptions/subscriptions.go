@@ -7,6 +7,7 @@ package subscriptions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,9 @@ type Handler struct {
 	Logger   *slog.Logger
 	// Metrics receives CreditsGranted; nil for none.
 	Metrics *metrics.Writer
+	// PushOnly is WXSUB_CREDIT_SOURCE=push: a report records statuses but
+	// grants no one-time credit; only WeChat's popup events do.
+	PushOnly bool
 }
 
 // Routes served by the handler.
@@ -83,9 +87,26 @@ func entry(r ledger.Row, title string) Entry {
 }
 
 type reportRequest struct {
-	Result  map[string]json.RawMessage `json:"result"`
-	Results []reportResult             `json:"results"`
-	Scene   json.RawMessage            `json:"scene"`
+	Result   map[string]json.RawMessage `json:"result"`
+	Results  []reportResult             `json:"results"`
+	Scene    json.RawMessage            `json:"scene"`
+	ReportID *string                    `json:"report_id"`
+}
+
+// MaxReportID is the longest report_id accepted.
+const MaxReportID = 64
+
+// validReportID reports whether id is 1-64 visible ASCII characters.
+func validReportID(id string) bool {
+	if len(id) < 1 || len(id) > MaxReportID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 type reportResult struct {
@@ -103,6 +124,10 @@ type tapOf struct {
 func parseReport(body reportRequest) (taps []tapOf, mainSwitchOff bool, err error) {
 	bad := func(code, format string, args ...any) error {
 		return httpapi.Errorf(http.StatusBadRequest, code, format, args...)
+	}
+	if body.ReportID != nil && !validReportID(*body.ReportID) {
+		return nil, false, bad("invalid_report_id",
+			"report_id must be 1-%d visible ASCII characters, made once per popup result and reused on retry", MaxReportID)
 	}
 	if len(body.Scene) > 0 {
 		var scene any
@@ -209,8 +234,76 @@ func (h *Handler) report(ctx context.Context, req httpapi.Request) (httpapi.Resp
 	if err != nil {
 		return httpapi.Response{}, err
 	}
+	if body.ReportID != nil {
+		// A retried report (same report_id) is the same popup result:
+		// record it once, and answer every repeat the ledger as it stands.
+		switch err := h.Store.ClaimReport(ctx, h.AppID, sess.OpenID, *body.ReportID); {
+		case errors.Is(err, store.ErrClaimed):
+			h.Logger.InfoContext(ctx, "subscriptions report repeated: nothing recorded", "appid", h.AppID)
+			return h.current(ctx, sess.OpenID, taps, off)
+		case err != nil:
+			return httpapi.Response{}, err
+		}
+		resp, err := h.record(ctx, sess.OpenID, taps, off)
+		if err != nil {
+			if rerr := h.Store.ReleaseReport(context.WithoutCancel(ctx), h.AppID, sess.OpenID, *body.ReportID); rerr != nil {
+				h.Logger.ErrorContext(ctx, "report failed and its report_id could not be released", "err", rerr)
+			}
+		}
+		return resp, err
+	}
+	return h.record(ctx, sess.OpenID, taps, off)
+}
+
+// current answers a repeated report: the rows of the templates it names (of
+// every answered template for a main switch off), unchanged.
+func (h *Handler) current(ctx context.Context, openid string, taps []tapOf, off bool) (httpapi.Response, error) {
+	rows, err := h.Store.UserRows(ctx, h.AppID, openid)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	byID := map[string]ledger.Row{}
+	for _, r := range rows {
+		byID[r.TemplateID] = r
+	}
+	ans := reportAnswer{Subscriptions: []reportEntry{}}
 	if off {
-		return h.mainSwitchOff(ctx, sess.OpenID)
+		for _, r := range rows {
+			ans.Subscriptions = append(ans.Subscriptions, answerEntry(r, ""))
+		}
+		return httpapi.JSON(http.StatusOK, ans), nil
+	}
+	for _, t := range taps {
+		r, ok := byID[t.templateID]
+		if !ok {
+			r = ledger.Row{TemplateID: t.templateID}
+			if kind, err := h.Catalog.Kind(ctx, t.templateID); err == nil {
+				r.Kind = kind
+			}
+		}
+		ans.Subscriptions = append(ans.Subscriptions, answerEntry(r, ""))
+	}
+	return httpapi.JSON(http.StatusOK, ans), nil
+}
+
+// answerEntry is a row as a report's answer shows it; fallback is the status
+// shown for a row never answered ("" for none).
+func answerEntry(r ledger.Row, fallback ledger.Tap) reportEntry {
+	e := reportEntry{TemplateID: r.TemplateID, Status: string(r.Status)}
+	if r.Status == ledger.StatusNone {
+		e.Status = string(fallback)
+	}
+	if r.Kind != ledger.LongTerm {
+		c := r.Credits
+		e.Credits = &c
+	}
+	return e
+}
+
+// record applies a report's taps (or a main switch off) to the user's rows.
+func (h *Handler) record(ctx context.Context, openid string, taps []tapOf, off bool) (httpapi.Response, error) {
+	if off {
+		return h.mainSwitchOff(ctx, openid)
 	}
 	kinds := make([]ledger.Kind, len(taps))
 	for i, t := range taps {
@@ -227,34 +320,32 @@ func (h *Handler) report(ctx context.Context, req httpapi.Request) (httpapi.Resp
 	ans := reportAnswer{Subscriptions: []reportEntry{}}
 	var granted int64
 	for i, t := range taps {
-		k := store.RowKey{AppID: h.AppID, OpenID: sess.OpenID, TemplateID: t.templateID}
+		k := store.RowKey{AppID: h.AppID, OpenID: openid, TemplateID: t.templateID}
 		var row ledger.Row
 		var err error
-		if t.tap == ledger.TapAccept {
+		switch {
+		case t.tap == ledger.TapAccept && h.PushOnly && kinds[i] == ledger.OneTime:
+			// Only WeChat's popup event grants: the report records the status.
+			row, err = h.Store.ApplyTap(ctx, k, kinds[i], ledger.Change{Status: ledger.Accept})
+		case t.tap == ledger.TapAccept:
 			// WeChat's popup event may report the same tap: they count once.
 			var paired bool
 			row, paired, err = h.Store.ApplyAccept(ctx, k, kinds[i], ledger.FromClient)
 			if err == nil && kinds[i] == ledger.OneTime && !paired {
 				granted++
 			}
-		} else {
+		default:
 			row, err = h.Store.ApplyTap(ctx, k, kinds[i], ledger.OnTap(kinds[i], t.tap))
 		}
 		if err != nil {
 			return httpapi.Response{}, fmt.Errorf("record %s for template %s: %w", t.tap, t.templateID, err)
 		}
-		e := reportEntry{TemplateID: t.templateID, Status: string(row.Status)}
-		if row.Status == ledger.StatusNone {
-			e.Status = string(t.tap) // a filter on a template never answered before
-		}
-		if row.Kind != ledger.LongTerm {
-			c := row.Credits
-			e.Credits = &c
-		}
-		ans.Subscriptions = append(ans.Subscriptions, e)
+		// A filter on a template never answered before shows the filter.
+		row.TemplateID = t.templateID
+		ans.Subscriptions = append(ans.Subscriptions, answerEntry(row, t.tap))
 	}
 	h.countGrants(ctx, granted)
-	h.Logger.InfoContext(ctx, "subscriptions reported", "appid", h.AppID, "templates", len(taps))
+	h.Logger.InfoContext(ctx, "subscriptions reported", "appid", h.AppID, "templates", len(taps), "granted", granted)
 	return httpapi.JSON(http.StatusOK, ans), nil
 }
 

@@ -117,12 +117,23 @@ func (h *Handler) list(ctx context.Context, req httpapi.Request) (httpapi.Respon
 func (h *Handler) sync(ctx context.Context, _ httpapi.Request) (httpapi.Response, error) {
 	ts, err := h.Sync(ctx)
 	if err != nil {
+		if errors.Is(err, catalog.ErrEmptyAnswer) {
+			return httpapi.Response{}, httpapi.Errorf(http.StatusBadGateway, "wechat_error",
+				"WeChat's gettemplate listed no template while the catalogue holds %d; the catalogue is unchanged. "+
+					"Check the templates in the mini-program's console and sync again", h.stored(ctx))
+		}
 		var noTok *token.NoTokenError
 		if errors.As(err, &noTok) {
 			return httpapi.Response{}, httpapi.Errorf(http.StatusServiceUnavailable, "token_unavailable",
 				"wxsub has no valid WeChat access_token right now; the catalogue is unchanged; retry shortly")
 		}
 		var we *wechat.Error
+		if errors.As(err, &we) && we.HTTPStatus != 0 && errors.Is(err, wechat.ErrOutcomeUnknown) {
+			// An answer came but could not be read: not a timeout, and
+			// gettemplate changes nothing at WeChat, so its outcome is known.
+			return httpapi.Response{}, httpapi.Errorf(http.StatusBadGateway, "wechat_error",
+				"WeChat's gettemplate answer (HTTP %d) could not be read; the catalogue is unchanged; sync again later", we.HTTPStatus)
+		}
 		if errors.As(err, &we) {
 			return httpapi.Response{}, httpapi.WeChatFailure(err)
 		}
@@ -141,6 +152,11 @@ func (h *Handler) Sync(ctx context.Context) ([]store.Template, error) {
 		ts, err = h.Catalog.Sync(ctx, h.WeChat, accessToken)
 		return err
 	})
+	if errors.Is(err, catalog.ErrEmptyAnswer) {
+		h.Logger.WarnContext(ctx, "template sync refused: gettemplate listed no template while the catalogue holds some; the catalogue is unchanged",
+			"appid", h.AppID, "templates", h.stored(ctx))
+		return nil, fmt.Errorf("sync templates: %w", err)
+	}
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "template sync failed", "appid", h.AppID,
 			"errcode", wechat.CodeOf(err), "rid", ridOf(err), "err", err)
@@ -155,9 +171,23 @@ type SyncResult struct {
 	Templates int `json:"templates"`
 }
 
-// Scheduled is the hourly job: one Sync.
+// stored counts the catalogue's templates, for messages; -1 when unreadable.
+func (h *Handler) stored(ctx context.Context) int {
+	ts, err := h.Catalog.All(ctx)
+	if err != nil {
+		return -1
+	}
+	return len(ts)
+}
+
+// Scheduled is the hourly job: one Sync. An empty answer refused by the
+// catalogue guard is logged (WARN) and keeps the catalogue; it is not an
+// error of the schedule, which would only retry the same answer.
 func (h *Handler) Scheduled(ctx context.Context) (SyncResult, error) {
 	ts, err := h.Sync(ctx)
+	if errors.Is(err, catalog.ErrEmptyAnswer) {
+		return SyncResult{Templates: h.stored(ctx)}, nil
+	}
 	if err != nil {
 		return SyncResult{}, err
 	}
