@@ -209,7 +209,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		window = IdempotencyWindow
 	}
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
-	err = h.Store.Reserve(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
 	var dup *store.DuplicateError
 	var refused *store.RefusedError
 	switch {
@@ -252,7 +252,12 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		answer = e.Response()
 	}
 	rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
-	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec})
+	// A retryable failure frees the key, so that the retry it asks for
+	// sends; a broadcast keeps its users' keys: it counts each user's
+	// outcome once and paces or stops itself on these answers (its queue
+	// runs the job again, and the replay tells it the user was served).
+	free := out.FreesKey() && r.BroadcastID == ""
+	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec, FreeKey: free})
 	h.observeSend(rec, kind, out.Credit)
 	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
 		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
@@ -492,6 +497,10 @@ func sendError(err error) *httpapi.Error {
 		return mk(http.StatusTooManyRequests, "quota_exhausted", "WeChat's daily quota for subscribe/send is used up (45009); see GET /v1/quota")
 	case 45011, 43108:
 		return mk(http.StatusTooManyRequests, "rate_limited", "WeChat asked to slow down; the credit was kept, retry later")
+	}
+	if wechat.IsGatewayFailure(err) {
+		return mk(http.StatusBadGateway, "outcome_unknown",
+			"a gateway in front of WeChat failed (HTTP 5xx without errcode) after the message may have been delivered, so its credit stays spent (status unknown); do not resend: WeChat's sent event settles it")
 	}
 	if wechat.ClassOf(err) == wechat.ClassUnknown {
 		return mk(http.StatusGatewayTimeout, "wechat_timeout",
