@@ -201,3 +201,40 @@ func TestIdempotencyKeyFreedAfterRetryableFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestIdempotencyKeyRemembersValidationRefusals: wxsub's own 422
+// invalid_data and 404 unknown_template are final answers too. A repeat of
+// the key gets the same answer (even with a corrected body: a key names one
+// request), and a key that already sent replays its 200 rather than judging
+// the repeat's data.
+func TestIdempotencyKeyRemembersValidationRefusals(t *testing.T) {
+	h := start(t)
+	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
+		t.Fatalf("sync: %d %s", a.status, a.raw)
+	}
+	u := h.login("oKeyValidation00000000000000")
+	h.accept(u, oneTime, 2)
+	bad := map[string]any{"touser": u.openid, "template_id": oneTime, "data": map[string]any{"thing2": map[string]string{"value": "x"}}}
+	first := h.admin("POST", "/v1/messages", bad, "Idempotency-Key", "v-1")
+	if first.status != 422 || first.errCode() != "invalid_data" {
+		t.Fatalf("first: %d %s, want 422 invalid_data", first.status, first.raw)
+	}
+	again := h.send(u.openid, oneTime, "Idempotency-Key", "v-1")
+	if again.status != 422 || again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat: %d %s, want the 422 replayed", again.status, again.raw)
+	}
+	ok := h.send(u.openid, oneTime, "Idempotency-Key", "v-2")
+	if ok.status != 200 {
+		t.Fatalf("good send: %d %s", ok.status, ok.raw)
+	}
+	if a := h.admin("POST", "/v1/messages", bad, "Idempotency-Key", "v-2"); a.status != 200 || a.raw != ok.raw {
+		t.Fatalf("repeat of a sent key with bad data: %d %s, want its 200 replayed", a.status, a.raw)
+	}
+	h.s.Sim.Flush()
+	if n := h.inbox(u.openid, oneTime); n != 1 {
+		t.Fatalf("WeChat delivered %d, want 1", n)
+	}
+	if r := h.checkInvariant(u.openid, oneTime); r.Credits != 1 || h.statsCredits(u.openid, oneTime) != 1 {
+		t.Fatalf("row %+v, WeChat %d; want 1 each", r, h.statsCredits(u.openid, oneTime))
+	}
+}

@@ -191,23 +191,32 @@ func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
 // message record) is one DynamoDB transaction, the settlement another.
 func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
 	m := r.Message
-	kind, extra, err := h.validate(ctx, m)
-	if err != nil {
-		return httpapi.Response{}, err
-	}
-	warnings := dropExtra(&m, extra)
-
 	now := time.Now().UTC()
 	rec := store.Message{
 		ID: ids.Random('m'), AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID, Page: m.Page,
 		Status: ledger.Pending, IdempotencyKey: r.IdempotencyKey, BroadcastID: r.BroadcastID,
-		Kind: kind, Attempt: ids.Random('a'), CreatedAt: now, UpdatedAt: now,
+		Attempt: ids.Random('a'), CreatedAt: now, UpdatedAt: now,
 	}
 	var window time.Duration
 	if r.IdempotencyKey != "" {
 		rec.ID = KeyedID(h.AppID, r.IdempotencyKey) // every repeat of the key finds it
 		window = IdempotencyWindow
 	}
+	kind, extra, err := h.validate(ctx, m)
+	var invalid *httpapi.Error
+	if err != nil && r.BroadcastID == "" && errors.As(err, &invalid) && invalid.Status != http.StatusServiceUnavailable {
+		// A final answer (404 unknown_template, 422 invalid_data): with a
+		// key it is remembered, and a key used before replays its answer.
+		// A broadcast validated its data when it was accepted and counts a
+		// user refused here itself.
+		return h.refuse(ctx, rec, m, window, invalid)
+	}
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	rec.Kind = kind
+	warnings := dropExtra(&m, extra)
+
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
 	rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
 	var dup *store.DuplicateError
