@@ -160,7 +160,10 @@ type Row struct {
 	// Revoked counts credits that WeChat or the user turned to 0.
 	Revoked int64
 	// Inflight counts sends reserved and not settled yet.
-	Inflight  int64
+	Inflight int64
+	// ZeroedAt is when the balance was last turned to 0 (a 43101, a change
+	// event's reject, the main switch off); zero if never.
+	ZeroedAt  time.Time
 	UpdatedAt time.Time
 	// ClientPending and PushPending are one-time accepts granted from one
 	// source and not yet reported by the other (see AcceptFrom).
@@ -217,6 +220,51 @@ func CanReserve(r Row) Refusal {
 		return RefusedNoCredit
 	}
 	return NoRefusal
+}
+
+// Zero returns the row after a zeroing at time at: the credits left are
+// revoked, and so will be those of the sends in flight now (see Settle).
+func Zero(r Row, at time.Time) Row {
+	r.Revoked += r.Credits
+	r.Credits = 0
+	r.ZeroedAt = at
+	return r
+}
+
+// RevokesRelease reports whether the release of a send reserved at
+// reservedAt gives its credit to revoked rather than back to the balance:
+// a zeroing at zeroedAt (zero if none) wins over the release of a send
+// reserved before it, since WeChat said no authorisation is left, or the user
+// took them all back, while that send was in flight. A reservation in the
+// same millisecond as the zeroing counts as before it: in doubt, no credit
+// comes back that WeChat may not have.
+func RevokesRelease(reservedAt, zeroedAt time.Time) bool {
+	return !zeroedAt.IsZero() && !reservedAt.After(zeroedAt)
+}
+
+// Settle returns the row after a send reserved at reservedAt settled at
+// time at with effect e: it leaves flight; a release gives its credit back
+// (or to revoked, see RevokesRelease); SpendAndZero keeps it spent and zeroes
+// the balance at time at.
+func Settle(r Row, e CreditEffect, reservedAt, at time.Time) Row {
+	r.Inflight--
+	c := r.Kind.Cost()
+	switch e {
+	case Release:
+		r.Spent -= c
+		if RevokesRelease(reservedAt, r.ZeroedAt) {
+			r.Revoked += c
+		} else {
+			r.Credits += c
+		}
+	case SpendAndZero:
+		if r.Kind == LongTerm {
+			r.Status = Reject
+		} else {
+			r = Zero(r, at)
+		}
+	}
+	return r
 }
 
 // Reserve returns the row after one send reserved its credit.

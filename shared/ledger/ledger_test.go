@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/wxsub/wxsub/shared/wechat"
 )
@@ -125,7 +126,9 @@ func TestDecideCoversEveryRowOfTheOutcomeTable(t *testing.T) {
 		{"45009", we(45009), Outcome{Status: Failed, Credit: Release, Retryable: true}},
 		{"45011", we(45011), Outcome{Status: Failed, Credit: Release, Retryable: true}},
 		{"-1", we(-1), Outcome{Status: Failed, Credit: Release, Retryable: true}},
-		{"http 500", &wechat.Error{HTTPStatus: 500}, Outcome{Status: Failed, Credit: Release, Retryable: true}},
+		{"http 502 without errcode", &wechat.Error{HTTPStatus: 502}, Outcome{Status: Unknown, Credit: Spend}},
+		{"http 500 without errcode", &wechat.Error{HTTPStatus: 500}, Outcome{Status: Unknown, Credit: Spend}},
+		{"http 503 with errcode -1", &wechat.Error{HTTPStatus: 503, Code: -1}, Outcome{Status: Failed, Credit: Release, Retryable: true}},
 		{"timeout", &wechat.Error{Err: fmt.Errorf("%w: deadline", wechat.ErrOutcomeUnknown)}, Outcome{Status: Unknown, Credit: Spend}},
 		{"refused", &wechat.Error{Err: errors.New("connection refused")}, Outcome{Status: Failed, Credit: Release, Retryable: true}},
 	}
@@ -140,6 +143,67 @@ func TestDecideCoversEveryRowOfTheOutcomeTable(t *testing.T) {
 		if got := Decide(c.err); got != c.want {
 			t.Errorf("Decide(%s) = %+v, want %+v", c.name, got, c.want)
 		}
+	}
+}
+
+func TestFreesKeyOnlyAfterRetryableReleases(t *testing.T) {
+	we := func(code int) error { return &wechat.Error{Op: "subscribe/send", Code: code, Msg: "x"} }
+	free := map[string]error{"-1": we(-1), "45009": we(45009), "45011": we(45011), "43108": we(43108), "42001": we(42001),
+		"connection refused": &wechat.Error{Err: errors.New("connection refused")}}
+	for name, err := range free {
+		if !Decide(err).FreesKey() {
+			t.Errorf("%s keeps the key; nothing was delivered and the retry is a new attempt", name)
+		}
+	}
+	kept := map[string]error{"0": nil, "43101": we(43101), "47003": we(47003), "40037": we(40037), "43107": we(43107),
+		"http 502": &wechat.Error{HTTPStatus: 502},
+		"timeout":  &wechat.Error{Err: fmt.Errorf("%w: deadline", wechat.ErrOutcomeUnknown)}}
+	for name, err := range kept {
+		if Decide(err).FreesKey() {
+			t.Errorf("%s frees the key; its answer is final and must be replayed", name)
+		}
+	}
+}
+
+func TestZeroingWinsOverEarlierReservations(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := Row{Kind: OneTime, Status: Accept, Credits: 3, Granted: 3}
+	before := t0
+	r = Reserve(Reserve(r)) // two sends in flight, reserved at t0
+	r = Zero(r, t0.Add(time.Second))
+	if r.Credits != 0 || r.Revoked != 1 || !r.Balanced() {
+		t.Fatalf("after the zeroing: %+v", r)
+	}
+	r = Apply(r, OnTap(OneTime, TapAccept)) // a new credit after the zeroing
+	r = Reserve(r)
+	after := t0.Add(2 * time.Second)
+	// The sends reserved before the zeroing fail retryably: their credits stay revoked.
+	r = Settle(r, Release, before, after)
+	r = Settle(r, Release, before, after)
+	if r.Credits != 0 || r.Revoked != 3 || r.Spent != 1 || !r.Balanced() {
+		t.Fatalf("a release undid the zeroing: %+v", r)
+	}
+	// The send reserved after it gets its credit back.
+	r = Settle(r, Release, after, after)
+	if r.Credits != 1 || r.Revoked != 3 || r.Spent != 0 || r.Inflight != 0 || !r.Balanced() {
+		t.Fatalf("a send reserved after the zeroing lost its credit: %+v", r)
+	}
+	if !RevokesRelease(t0, t0) || RevokesRelease(t0.Add(time.Millisecond), t0) || RevokesRelease(t0, time.Time{}) {
+		t.Fatal("RevokesRelease: a reservation at or before the zeroing's time is revoked; none without a zeroing")
+	}
+	lt := Settle(Reserve(Row{Kind: LongTerm, Status: Accept, ZeroedAt: after}), Release, before, after)
+	if lt.Credits != 0 || lt.Revoked != 0 || lt.Inflight != 0 {
+		t.Fatalf("a long-term release moved credits: %+v", lt)
+	}
+	// A 43101 is a zeroing too: a send reserved before it and released after it loses its credit.
+	sz := Reserve(Reserve(Row{Kind: OneTime, Credits: 3, Granted: 3}))
+	sz = Settle(sz, SpendAndZero, before, after)
+	if sz.Credits != 0 || sz.Spent != 2 || sz.Revoked != 1 || !sz.ZeroedAt.Equal(after) || !sz.Balanced() {
+		t.Fatalf("row after 43101: %+v", sz)
+	}
+	sz = Settle(sz, Release, before, after.Add(time.Second))
+	if sz.Credits != 0 || sz.Spent != 1 || sz.Revoked != 2 || !sz.Balanced() {
+		t.Fatalf("release after 43101: %+v", sz)
 	}
 }
 

@@ -53,12 +53,30 @@ type Outcome struct {
 	Retryable bool
 }
 
+// FreesKey reports whether the send's Idempotency-Key is freed by this
+// outcome: nothing was delivered and the credit was released for a reason
+// that may pass (-1, 45009, 45011, 43108 after its retries, a token error
+// after its retry), so that the retry the answer asks for is a new attempt.
+// Every other outcome is final and its answer is replayed to a repeat.
+func (o Outcome) FreesKey() bool {
+	return o.Status == Failed && o.Credit == Release && o.Retryable
+}
+
 // Decide maps WeChat's answer to a send (nil error for errcode 0) to the
 // outcome table of the contract. A retry that was already made is settled by
 // calling Decide again with its final answer and ignoring Retry.
 func Decide(err error) Outcome {
 	if err == nil {
 		return Outcome{Status: Sent, Credit: Spend}
+	}
+	if wechat.IsGatewayFailure(err) {
+		// An HTTP 5xx without an errcode comes from a gateway in front of
+		// WeChat, which may have failed after WeChat delivered the message:
+		// WeChat's send documents only errcode answers
+		// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html),
+		// so nothing tells the two apart. Never risk a double delivery: the
+		// credit stays spent and the sent event settles the message.
+		return Outcome{Status: Unknown, Credit: Spend}
 	}
 	code := wechat.CodeOf(err)
 	switch wechat.ClassOf(err) {

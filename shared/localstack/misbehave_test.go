@@ -49,23 +49,13 @@ func (h *harness) rawPost(path, contentType string, body []byte) answer {
 	return a
 }
 
-// statsCredits is GET /__sim/stats's count of the user's one-time credits.
-func (h *harness) statsCredits(openid, tmpl string) int {
-	h.t.Helper()
-	a := h.sim("GET", "/__sim/stats", nil)
-	users, _ := a.body["credits"].(map[string]any)
-	u, _ := users[openid].(map[string]any)
-	n, _ := u[tmpl].(float64)
-	return int(n)
-}
-
 // checkMatchesWeChat asserts that wxsub's row holds exactly the credits the
 // simulator says the user has.
 func (h *harness) checkMatchesWeChat(openid, tmpl string) {
 	h.t.Helper()
 	h.s.Sim.Flush()
 	r := h.checkInvariant(openid, tmpl)
-	if want := h.statsCredits(openid, tmpl); int(r.Credits) != want {
+	if want := h.statsCredits(openid, tmpl); r.Credits != want {
 		h.t.Fatalf("wxsub holds %d credits of %s for %s, WeChat %d", r.Credits, tmpl, openid, want)
 	}
 }

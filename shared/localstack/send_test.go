@@ -148,7 +148,10 @@ func TestOutcomeTable(t *testing.T) {
 		{"45009", map[string]any{"errcode": 45009}, 429, "quota_exhausted", ledger.Failed, 3, 0, 0},
 		{"45011", map[string]any{"errcode": 45011}, 429, "rate_limited", ledger.Failed, 3, 0, 0},
 		{"-1", map[string]any{"errcode": -1}, 502, "wechat_error", ledger.Failed, 3, 0, 0},
-		{"HTTP 500", map[string]any{"http_status": 500}, 502, "wechat_error", ledger.Failed, 3, 0, 0},
+		// A gateway's 5xx without errcode: WeChat may have delivered, so the
+		// credit stays spent; when it did, its sent event settles the message.
+		{"HTTP 500", map[string]any{"http_status": 500}, 502, "outcome_unknown", ledger.Unknown, 2, 0, 0},
+		{"HTTP 502 after delivery", map[string]any{"http_status": 502, "deliver": true}, 502, "outcome_unknown", ledger.Delivered, 2, 0, 1},
 		// WeChat delivered these; its sent event settles the unknown message.
 		{"timeout", map[string]any{"delay_ms": 2500}, 504, "wechat_timeout", ledger.Delivered, 2, 0, 1},
 		{"dropped", map[string]any{"drop": true}, 504, "wechat_timeout", ledger.Delivered, 2, 0, 1},

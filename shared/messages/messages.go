@@ -219,27 +219,36 @@ func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
 // message record) is one DynamoDB transaction, the settlement another.
 func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
 	m := r.Message
-	kind, extra, err := h.validate(ctx, m)
-	if err != nil {
-		return httpapi.Response{}, err
-	}
-	warnings := dropExtra(&m, extra)
-
 	now := time.Now().UTC()
 	rec := store.Message{
 		ID: ids.Random('m'), AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID, Page: m.Page,
 		Status: ledger.Pending, IdempotencyKey: r.IdempotencyKey, BroadcastID: r.BroadcastID,
-		Kind: kind, Attempt: ids.Random('a'), CreatedAt: now, UpdatedAt: now,
+		Attempt: ids.Random('a'), CreatedAt: now, UpdatedAt: now,
 	}
 	var window time.Duration
 	if r.IdempotencyKey != "" {
 		rec.ID = KeyedID(h.AppID, r.IdempotencyKey) // every repeat of the key finds it
 		window = IdempotencyWindow
 	}
+	kind, extra, err := h.validate(ctx, m)
+	var invalid *httpapi.Error
+	if err != nil && r.BroadcastID == "" && errors.As(err, &invalid) && invalid.Status != http.StatusServiceUnavailable {
+		// A final answer (404 unknown_template, 422 invalid_data): with a
+		// key it is remembered, and a key used before replays its answer.
+		// A broadcast validated its data when it was accepted and counts a
+		// user refused here itself.
+		return h.refuse(ctx, rec, m, window, invalid)
+	}
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	rec.Kind = kind
+	warnings := dropExtra(&m, extra)
+
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
-	err = h.Store.Reserve(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
 	if err = h.followKind(ctx, rowKey, kind, err); err == errFollowed {
-		err = h.Store.Reserve(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+		rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
 	}
 	var dup *store.DuplicateError
 	var refused *store.RefusedError
@@ -283,7 +292,12 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		answer = e.Response()
 	}
 	rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
-	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec})
+	// A retryable failure frees the key, so that the retry it asks for
+	// sends; a broadcast keeps its users' keys: it counts each user's
+	// outcome once and paces or stops itself on these answers (its queue
+	// runs the job again, and the replay tells it the user was served).
+	free := out.FreesKey() && r.BroadcastID == ""
+	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec, FreeKey: free})
 	h.observeSend(rec, kind, out.Credit)
 	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
 		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
@@ -523,6 +537,10 @@ func sendError(err error) *httpapi.Error {
 		return mk(http.StatusTooManyRequests, "quota_exhausted", "WeChat's daily quota for subscribe/send is used up (45009); see GET /v1/quota")
 	case 45011, 43108:
 		return mk(http.StatusTooManyRequests, "rate_limited", "WeChat asked to slow down; the credit was kept, retry later")
+	}
+	if wechat.IsGatewayFailure(err) {
+		return mk(http.StatusBadGateway, "outcome_unknown",
+			"a gateway in front of WeChat failed (HTTP 5xx without errcode) after the message may have been delivered, so its credit stays spent (status unknown); do not resend: WeChat's sent event settles it")
 	}
 	if wechat.ClassOf(err) == wechat.ClassUnknown {
 		return mk(http.StatusGatewayTimeout, "wechat_timeout",

@@ -94,6 +94,12 @@ func (h *Handler) settle(ctx context.Context, ev wxpush.Event, it wxpush.Item, k
 		case <-t.C:
 		}
 	}
+	if !found && it.MsgID != "" && inFlight {
+		// Most likely the event of the send still in flight, which will
+		// record this msgid when it settles: matching it to an older
+		// unsettled message instead would mark the wrong one delivered.
+		return fmt.Errorf("sent event for template %s arrived before its send settled", it.TemplateID)
+	}
 	if !found {
 		var err error
 		var pendingSeen bool

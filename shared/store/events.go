@@ -320,7 +320,7 @@ func (s *Store) RecordDelivery(ctx context.Context, m Message, r DeliveryReport)
 			u.ExpressionAttributeNames = map[string]string{"#st": "status"}
 			u.ExpressionAttributeValues = map[string]types.AttributeValue{":reject": str(string(ledger.Reject)), ":now": num(now)}
 		} else {
-			u.UpdateExpression = aws.String("SET revoked = revoked + credits, credits = :zero, updated_at = :now")
+			u.UpdateExpression = aws.String("SET revoked = revoked + credits, credits = :zero, updated_at = :now, zeroed_at = :now")
 			u.ExpressionAttributeValues = map[string]types.AttributeValue{":zero": num(0), ":now": num(now)}
 		}
 		items = append(items, types.TransactWriteItem{Update: u})

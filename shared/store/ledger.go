@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -38,6 +39,8 @@ type rowItem struct {
 	Revoked    int64  `dynamodbav:"revoked"`
 	Inflight   int64  `dynamodbav:"inflight"`
 	UpdatedAt  int64  `dynamodbav:"updated_at"`
+	// ZeroedAt is when the balance was last zeroed (Unix ms; absent if never).
+	ZeroedAt int64 `dynamodbav:"zeroed_at,omitempty"`
 	// One-time accepts granted from one source and not yet paired with the
 	// other's report of the same tap (ledger.AcceptFrom); the times are Unix ms.
 	ClientPending   int64 `dynamodbav:"client_pending"`
@@ -51,7 +54,7 @@ func (it rowItem) row() ledger.Row {
 		AppID: it.AppID, OpenID: it.OpenID, TemplateID: it.TemplateID,
 		Kind: ledger.Kind(it.Kind), Status: ledger.Status(it.Status),
 		Credits: it.Credits, Granted: it.Granted, Spent: it.Spent, Revoked: it.Revoked,
-		Inflight: it.Inflight, UpdatedAt: fromMillis(it.UpdatedAt),
+		Inflight: it.Inflight, UpdatedAt: fromMillis(it.UpdatedAt), ZeroedAt: fromMillis(it.ZeroedAt),
 		ClientPending: ledger.Unpaired{Count: it.ClientPending, At: fromMillis(it.ClientPendingAt)},
 		PushPending:   ledger.Unpaired{Count: it.PushPending, At: fromMillis(it.PushPendingAt)},
 	}
@@ -64,7 +67,7 @@ func newRowItem(k RowKey, r ledger.Row) rowItem {
 		AppID: k.AppID, OpenID: k.OpenID, TemplateID: k.TemplateID,
 		Kind: string(r.Kind), Status: string(r.Status), Cost: r.Kind.Cost(),
 		Credits: r.Credits, Granted: r.Granted, Spent: r.Spent, Revoked: r.Revoked,
-		Inflight: r.Inflight, UpdatedAt: millis(r.UpdatedAt),
+		Inflight: r.Inflight, UpdatedAt: millis(r.UpdatedAt), ZeroedAt: millis(r.ZeroedAt),
 		ClientPending: r.ClientPending.Count, ClientPendingAt: millis(r.ClientPending.At),
 		PushPending: r.PushPending.Count, PushPendingAt: millis(r.PushPending.At),
 	}
@@ -179,7 +182,9 @@ func (s *Store) updateTap(ctx context.Context, k RowKey, kind ledger.Kind, ch le
 		values[":g"] = num(ch.Grant)
 	}
 	if ch.Revoke {
-		sets = append(sets, "revoked = revoked + credits", "credits = :zero")
+		// The zeroing's time: sends in flight now will not get their credit
+		// back if they fail (ledger.Settle).
+		sets = append(sets, "revoked = revoked + credits", "credits = :zero", "zeroed_at = :now")
 		values[":zero"] = num(0)
 	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -209,22 +214,34 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return "store: send refused: " + string(e.Refusal) }
 
-// settleUpdate is the ledger half of a settlement: the send leaves flight and
-// its credit is spent, released, or spent with the rest revoked.
-func (s *Store) settleUpdate(k RowKey, kind ledger.Kind, effect ledger.CreditEffect) *types.Update {
+// settleUpdate is the ledger half of a settlement (ledger.Settle): the send
+// leaves flight and its credit is spent, released, or spent with the rest
+// revoked. A release gives the credit back when the row was not zeroed at or
+// after reservedAt, and to revoked when it was (revoke); the update's
+// condition fails when revoke is the wrong guess.
+func (s *Store) settleUpdate(k RowKey, kind ledger.Kind, effect ledger.CreditEffect, reservedAt time.Time, revoke bool) *types.Update {
+	now := millis(s.now())
 	sets := []string{"inflight = inflight - :one", "updated_at = :now"}
-	values := map[string]types.AttributeValue{":one": num(1), ":now": num(millis(s.now()))}
+	values := map[string]types.AttributeValue{":one": num(1), ":now": num(now)}
 	names := map[string]string{}
+	var cond string
 	switch effect {
 	case ledger.Release:
-		sets = append(sets, "credits = credits + cost", "spent = spent - cost")
+		values[":reserved"] = num(millis(reservedAt))
+		if revoke {
+			sets = append(sets, "revoked = revoked + cost", "spent = spent - cost")
+			cond = "zeroed_at >= :reserved"
+		} else {
+			sets = append(sets, "credits = credits + cost", "spent = spent - cost")
+			cond = "attribute_not_exists(zeroed_at) OR zeroed_at < :reserved"
+		}
 	case ledger.SpendAndZero:
 		if kind == ledger.LongTerm {
 			sets = append(sets, "#st = :reject")
 			names["#st"] = "status"
 			values[":reject"] = str(string(ledger.Reject))
 		} else {
-			sets = append(sets, "revoked = revoked + credits", "credits = :zero")
+			sets = append(sets, "revoked = revoked + credits", "credits = :zero", "zeroed_at = :now")
 			values[":zero"] = num(0)
 		}
 	}
@@ -233,6 +250,9 @@ func (s *Store) settleUpdate(k RowKey, kind ledger.Kind, effect ledger.CreditEff
 		Key:                       key(k.pk(), k.sk()),
 		UpdateExpression:          aws.String("SET " + strings.Join(sets, ", ")),
 		ExpressionAttributeValues: values,
+	}
+	if cond != "" {
+		u.ConditionExpression = aws.String(cond)
 	}
 	if len(names) > 0 {
 		u.ExpressionAttributeNames = names

@@ -42,6 +42,10 @@ type Message struct {
 	Attempt   string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ReservedAt is when the reservation's transaction was written (it may
+	// retry after CreatedAt): a zeroing of the row at or after it wins over
+	// the release of its credit (ledger.RevokesRelease).
+	ReservedAt time.Time
 	// AnswerStatus and Answer are the HTTP answer given to the send, returned
 	// again to a repeat of the same Idempotency-Key.
 	AnswerStatus int
@@ -70,6 +74,7 @@ type messageItem struct {
 	Attempt        string `dynamodbav:"attempt,omitempty"`
 	CreatedAt      int64  `dynamodbav:"created_at"`
 	UpdatedAt      int64  `dynamodbav:"updated_at"`
+	ReservedAt     int64  `dynamodbav:"reserved_at,omitempty"`
 	AnswerStatus   int    `dynamodbav:"answer_status,omitempty"`
 	Answer         string `dynamodbav:"answer,omitempty"`
 }
@@ -85,7 +90,7 @@ func newMessageItem(m Message) messageItem {
 		ID:     m.ID, AppID: m.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID, Page: m.Page,
 		Status: string(m.Status), ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, Accepted: m.Accepted,
 		IdempotencyKey: m.IdempotencyKey, BroadcastID: m.BroadcastID, Kind: string(m.Kind), Attempt: m.Attempt,
-		CreatedAt: millis(m.CreatedAt), UpdatedAt: millis(m.UpdatedAt),
+		CreatedAt: millis(m.CreatedAt), UpdatedAt: millis(m.UpdatedAt), ReservedAt: millis(m.ReservedAt),
 		AnswerStatus: m.AnswerStatus, Answer: m.Answer,
 	}
 }
@@ -96,7 +101,7 @@ func (it messageItem) message() Message {
 		Status: ledger.MessageStatus(it.Status), ErrCode: it.ErrCode, ErrMsg: it.ErrMsg,
 		WeChatMsgID: it.WeChatMsgID, Accepted: it.Accepted, IdempotencyKey: it.IdempotencyKey, BroadcastID: it.BroadcastID,
 		Kind: ledger.Kind(it.Kind), Attempt: it.Attempt,
-		CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt),
+		CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt), ReservedAt: fromMillis(it.ReservedAt),
 		AnswerStatus: it.AnswerStatus, Answer: it.Answer,
 	}
 }
@@ -168,46 +173,66 @@ type Reservation struct {
 // settlement is found (StalePending). It returns *RefusedError when the row
 // may not send and *DuplicateError when the message id is taken.
 func (s *Store) Reserve(ctx context.Context, r Reservation) error {
+	_, err := s.ReserveAt(ctx, r)
+	return err
+}
+
+// ReserveAt is Reserve that also returns when the reservation was written,
+// which its settlement needs (Message.ReservedAt): the transaction may be
+// retried long after the message was created.
+func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error) {
 	m := r.Message
-	msg, err := attributevalue.MarshalMap(newMessageItem(m))
-	if err != nil {
-		return fmt.Errorf("store: encode message: %w", err)
-	}
 	marker, err := attributevalue.MarshalMap(newPendingItem(m))
 	if err != nil {
-		return fmt.Errorf("store: encode pending marker: %w", err)
+		return time.Time{}, fmt.Errorf("store: encode pending marker: %w", err)
 	}
-	items := []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:        aws.String(s.table),
-			Key:              key(r.Row.pk(), r.Row.sk()),
-			UpdateExpression: aws.String("SET credits = credits - cost, spent = spent + cost, inflight = inflight + :one, updated_at = :now"),
-			ConditionExpression: aws.String("attribute_exists(pk) AND #st <> :ban AND " +
-				"((cost = :one AND credits >= :one) OR (cost = :zero AND #st = :accept))"),
-			ExpressionAttributeNames: map[string]string{"#st": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": num(1), ":zero": num(0), ":now": num(millis(s.now())),
-				":ban": str(string(ledger.Ban)), ":accept": str(string(ledger.Accept)),
-			},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-		{Put: &types.Put{
-			TableName:                           aws.String(s.table),
-			Item:                                msg,
-			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-r.Window)))},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: marker}},
+	// The items of one round: the message and the row carry the round's time.
+	round := func(at time.Time) ([]types.TransactWriteItem, error) {
+		m.ReservedAt = at
+		msg, err := attributevalue.MarshalMap(newMessageItem(m))
+		if err != nil {
+			return nil, fmt.Errorf("store: encode message: %w", err)
+		}
+		return []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName:        aws.String(s.table),
+				Key:              key(r.Row.pk(), r.Row.sk()),
+				UpdateExpression: aws.String("SET credits = credits - cost, spent = spent + cost, inflight = inflight + :one, updated_at = :now"),
+				ConditionExpression: aws.String("attribute_exists(pk) AND #st <> :ban AND " +
+					"((cost = :one AND credits >= :one) OR (cost = :zero AND #st = :accept))"),
+				ExpressionAttributeNames: map[string]string{"#st": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":one": num(1), ":zero": num(0), ":now": num(millis(at)),
+					":ban": str(string(ledger.Ban)), ":accept": str(string(ledger.Accept)),
+				},
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}},
+			{Put: &types.Put{
+				TableName:                           aws.String(s.table),
+				Item:                                msg,
+				ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
+				ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-r.Window)))},
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}},
+			{Put: &types.Put{TableName: aws.String(s.table), Item: marker}},
+		}, nil
 	}
+	var items []types.TransactWriteItem
 	deadline := time.Now().Add(reserveBudget)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.Add(-reserveLeave)
 	}
-	for round := 1; ; round++ {
+	for n := 1; ; n++ {
+		at := s.now()
+		if items, err = round(at); err != nil {
+			return time.Time{}, err
+		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items},
 			func(o *dynamodb.Options) { o.RetryMaxAttempts = reserveAttempts })
-		if err == nil || !IsConflict(err) || time.Now().After(deadline) {
+		if err == nil {
+			return at, nil
+		}
+		if !IsConflict(err) || time.Now().After(deadline) {
 			break
 		}
 		// Many sends to one user meet on the row: before trying again, see
@@ -215,37 +240,35 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) error {
 		// a crowd of sends for a spent balance is refused quickly.
 		row, rerr := s.Row(ctx, r.Row)
 		if errors.Is(rerr, ErrNotFound) {
-			return &RefusedError{Refusal: ledger.RefusedNoCredit}
+			return time.Time{}, &RefusedError{Refusal: ledger.RefusedNoCredit}
 		}
 		if rerr == nil && ledger.CanReserve(row) != ledger.NoRefusal {
-			return refusedBy(row)
+			return time.Time{}, refusedBy(row)
 		}
 		// It could: back off (full jitter, doubling up to a second) and retry.
-		if err := sleep(ctx, time.Duration(rand.Int64N(int64(min(50*time.Millisecond<<min(round, 5), time.Second))))); err != nil {
-			return fmt.Errorf("store: reserve credit: %w", err)
+		if err := sleep(ctx, time.Duration(rand.Int64N(int64(min(50*time.Millisecond<<min(n, 5), time.Second))))); err != nil {
+			return time.Time{}, fmt.Errorf("store: reserve credit: %w", err)
 		}
-	}
-	if err == nil {
-		return nil
 	}
 	var tce *types.TransactionCanceledException
 	if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(items) {
-		return fmt.Errorf("store: reserve credit: %w", err)
+		return time.Time{}, fmt.Errorf("store: reserve credit: %w", err)
 	}
 	if failedCondition(tce.CancellationReasons[1]) {
 		existing, err := s.conditionMessage(ctx, m.ID, tce.CancellationReasons[1].Item)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if existing.Attempt == m.Attempt {
-			return nil // this reservation, written by an attempt whose answer was lost
+			// This reservation, written by an earlier round whose answer was lost.
+			return existing.ReservedAt, nil
 		}
-		return &DuplicateError{Existing: existing}
+		return time.Time{}, &DuplicateError{Existing: existing}
 	}
 	if failedCondition(tce.CancellationReasons[0]) {
-		return s.refusal(ctx, r.Row, tce.CancellationReasons[0].Item)
+		return time.Time{}, s.refusal(ctx, r.Row, tce.CancellationReasons[0].Item)
 	}
-	return fmt.Errorf("store: reserve credit: %w", err)
+	return time.Time{}, fmt.Errorf("store: reserve credit: %w", err)
 }
 
 func failedCondition(r types.CancellationReason) bool {
@@ -386,11 +409,30 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 	pk, sk := pendingKey(m)
 	items = append(items,
 		types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: key(pk, sk)}},
-		types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect)},
+		types.TransactWriteItem{}, // the row's update, below
 	)
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if err == nil {
-		return nil
+	reservedAt := m.ReservedAt
+	if reservedAt.IsZero() {
+		reservedAt = m.CreatedAt // a reservation made before ReservedAt was recorded
+	}
+	// A release gives the credit back unless a zeroing came at or after the
+	// reservation (ledger.RevokesRelease); the row's condition says which
+	// holds, and a failed guess is retried with the other.
+	revoke := false
+	var err error
+	for guess := 0; guess < 3; guess++ {
+		items[len(items)-1] = types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect, reservedAt, revoke)}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return nil
+		}
+		var tce *types.TransactionCanceledException
+		if st.Effect == ledger.Release && errors.As(err, &tce) && len(tce.CancellationReasons) == len(items) &&
+			!failedCondition(tce.CancellationReasons[0]) && failedCondition(tce.CancellationReasons[len(items)-1]) {
+			revoke = !revoke
+			continue
+		}
+		break
 	}
 	var tce *types.TransactionCanceledException
 	if !errors.As(err, &tce) || len(tce.CancellationReasons) == 0 || !failedCondition(tce.CancellationReasons[0]) {

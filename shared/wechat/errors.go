@@ -135,6 +135,17 @@ func ClassOf(err error) Class {
 	return ClassRequest
 }
 
+// IsGatewayFailure reports whether err is an HTTP 5xx answer that carries no
+// WeChat errcode: a gateway or proxy between the caller and WeChat failed
+// (nginx's "502 Bad Gateway" page, say). Such an answer says nothing about
+// whether WeChat acted on the request before the gateway gave up. ClassOf
+// still reports it as ClassUnavailable; a caller whose request must not be
+// carried out twice (a send) treats its outcome as unknown.
+func IsGatewayFailure(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e != nil && e.Err == nil && e.Code == 0 && e.HTTPStatus >= 500 && e.HTTPStatus <= 599
+}
+
 // CodeOf returns the WeChat errcode carried by err, or 0 when there is none.
 func CodeOf(err error) int {
 	var e *Error

@@ -95,6 +95,14 @@ func (s *Sim) api(path string, h apiHandler) http.HandlerFunc {
 		if a.rid != "" {
 			s.remember(r, body, a, start)
 		}
+		if f != nil && f.Deliver {
+			// The send was carried out; the answer is the fault's.
+			sleep(r.Context(), f.delay)
+			if fa := s.writeFault(w, f); fa.rid != "" {
+				s.remember(r, body, fa, start)
+			}
+			return
+		}
 		if f != nil {
 			if f.OmitMsgID && a.errcode == 0 {
 				a.body = []byte(`{"errcode":0,"errmsg":"ok"}`) // the sent event still has the msgid

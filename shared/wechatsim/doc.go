@@ -21,7 +21,9 @@
 //	POST /__sim/switch             {"openid","template_id"} or {"openid","main_switch_off":bool}
 //	GET  /__sim/inbox?openid=      {"messages":[{"template_id","data","page","sent_at",…}]}
 //	POST /__sim/tokens/invalidate  every token issued so far answers 40001
-//	POST /__sim/faults             {"path","errcode"|"http_status"|"body"|"drop"|"omit_msgid","delay_ms"?,"count"}
+//	POST /__sim/faults             {"path","errcode"|"http_status"|"body"|"drop"|"omit_msgid","deliver"?,"delay_ms"?,"count"}
+//	                               ("deliver":true with errcode, http_status or body: the send is
+//	                               delivered, then answered with the fault)
 //	GET  /__sim/faults             {"faults":[…]}: the rules still queued, each with the calls it has left
 //	DELETE /__sim/faults           {"cleared":N}: drops every queued rule
 //	POST /__sim/quota              {"path","daily_limit"}

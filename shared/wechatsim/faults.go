@@ -13,7 +13,10 @@ import (
 // Delay may come alone or with any of them.
 //
 // ErrCode, HTTPStatus and Body answer without processing the request (a
-// send is not delivered). Delay alone, Drop and OmitMsgID process it first:
+// send is not delivered), unless Deliver is set with one of them: then the
+// send is processed first (delivered to the inbox, the credit spent, the
+// sent event pushed) and answered with the fault, as a gateway error after
+// WeChat did the work looks. Delay alone, Drop and OmitMsgID process it first:
 // a delayed send is delivered and answered late; a dropped one is delivered
 // and its connection closed without an answer; a send with OmitMsgID is
 // delivered and answered {"errcode":0,"errmsg":"ok"} without its msgid, as
@@ -29,6 +32,7 @@ type Fault struct {
 	Body       string        `json:"body,omitempty"`        // this raw body with HTTP 200
 	Drop       bool          `json:"drop,omitempty"`        // close the connection unanswered
 	OmitMsgID  bool          `json:"omit_msgid,omitempty"`  // a successful send answered without msgid
+	Deliver    bool          `json:"deliver,omitempty"`     // with errcode, http_status or body: process the send, then answer that
 	Delay      time.Duration `json:"-"`                     // wait before answering
 	DelayMS    int64         `json:"delay_ms,omitempty"`    // Delay in the JSON form
 	Count      int           `json:"count"`                 // calls affected; 0 → 1
@@ -42,7 +46,7 @@ type fault struct {
 
 // processes reports whether the faulted request is still carried out.
 func (f *fault) processes() bool {
-	return f.ErrCode == 0 && f.HTTPStatus == 0 && f.Body == ""
+	return f.Deliver || f.ErrCode == 0 && f.HTTPStatus == 0 && f.Body == ""
 }
 
 // InjectFault queues f for its path. Faults for one path apply in the
@@ -65,6 +69,10 @@ func (s *Sim) InjectFault(f Fault) error {
 		return errors.New("wechatsim: a fault needs errcode, http_status, body, drop, omit_msgid or delay_ms")
 	case f.OmitMsgID && f.Path != PathSend && f.Path != PathBizSend:
 		return fmt.Errorf("wechatsim: omit_msgid applies to %s and %s only", PathSend, PathBizSend)
+	case f.Deliver && f.Path != PathSend && f.Path != PathBizSend:
+		return fmt.Errorf("wechatsim: deliver applies to %s and %s only", PathSend, PathBizSend)
+	case f.Deliver && f.ErrCode == 0 && f.HTTPStatus == 0 && f.Body == "":
+		return errors.New("wechatsim: deliver needs the answer to give after delivering: errcode, http_status or body")
 	case f.HTTPStatus != 0 && (f.HTTPStatus < 100 || f.HTTPStatus > 599):
 		return fmt.Errorf("wechatsim: http_status %d is not an HTTP status", f.HTTPStatus)
 	case f.Count < 0 || delay < 0:

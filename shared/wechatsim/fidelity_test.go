@@ -201,3 +201,33 @@ func TestJSONPushesAreShapedAsWeChatSendsThem(t *testing.T) {
 		t.Errorf("two items: List should be an array: %s", rr.bodies[1])
 	}
 }
+
+func TestDeliverFaultDeliversThenAnswersTheFault(t *testing.T) {
+	rc := &receiver{}
+	e := pushEnv(t, wechatsim.Config{}, rc)
+	tok := e.token()
+	openid := e.user(wechatsim.TmplOrderShipped, 2)
+	e.fault(map[string]any{"http_status": 502, "deliver": true})
+	status, body := e.do("POST", wechatsim.PathSend+"?access_token="+tok, e.message(openid, wechatsim.TmplOrderShipped))
+	if status != 502 || !strings.Contains(string(body), "502 Bad Gateway") {
+		t.Fatalf("answer HTTP %d %s, want the gateway's 502 page", status, body)
+	}
+	in := e.sim.Inbox(openid)
+	if len(in) != 1 || e.sim.Credits(openid, wechatsim.TmplOrderShipped) != 1 {
+		t.Fatalf("the send was not carried out: inbox %+v, credits %d", in, e.sim.Credits(openid, wechatsim.TmplOrderShipped))
+	}
+	e.sim.Flush()
+	events, _ := rc.got()
+	last := events[len(events)-1]
+	if last.Event != wxpush.EventSent || last.Items[0].MsgID != jsonInt(int(in[0].MsgID)) || last.Items[0].ErrorCode != 0 {
+		t.Fatalf("sent event %+v, want the delivered message's", last)
+	}
+	for _, bad := range []map[string]any{
+		{"path": wechatsim.PathSend, "deliver": true},
+		{"path": wechatsim.PathToken, "deliver": true, "http_status": 502},
+	} {
+		if status, body := e.do("POST", "/__sim/faults", bad); status != 400 {
+			t.Fatalf("fault %v: HTTP %d %s, want 400", bad, status, body)
+		}
+	}
+}
