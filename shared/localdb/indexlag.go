@@ -113,7 +113,10 @@ func (s *Server) copyToShadow(d dueItem) {
 		return
 	}
 	var err error
-	if len(got.Item) == 0 || string(got.Item) == "null" {
+	if len(got.Item) == 0 || string(got.Item) == "null" || !s.indexed(d.ref.table, got.Item) {
+		// Gone, or in no index: the shadow, which only indexes read, need
+		// not hold it (and minidyn's insert of a new key costs a sort of
+		// all the table's keys).
 		err = call(s.shadow, "DeleteItem", map[string]any{"TableName": d.ref.table, "Key": d.ref.key}, nil)
 	} else {
 		err = call(s.shadow, "PutItem", map[string]any{"TableName": d.ref.table, "Item": got.Item}, nil)
@@ -121,6 +124,25 @@ func (s *Server) copyToShadow(d dueItem) {
 	if err == nil {
 		s.index.forget(d)
 	}
+}
+
+// indexed reports whether an item (DynamoDB JSON) has a key attribute of
+// one of its table's global secondary indexes; true when unsure.
+func (s *Server) indexed(table string, raw json.RawMessage) bool {
+	sc, ok := s.schema(table)
+	if !ok || len(sc.gsiKeys) == 0 {
+		return true
+	}
+	var item map[string]json.RawMessage
+	if json.Unmarshal(raw, &item) != nil {
+		return true
+	}
+	for _, k := range sc.gsiKeys {
+		if _, ok := item[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // item returns the pending entry of an item, making it. x.mu is held.

@@ -55,6 +55,9 @@ func canonical(raw json.RawMessage) string {
 type tableSchema struct {
 	keys []string        // the key attributes: partition key, sort key
 	gsis map[string]bool // the global secondary indexes, by name
+	// gsiKeys are the key attributes of the global secondary indexes; an
+	// item with none of them is in no such index.
+	gsiKeys []string
 }
 
 // schemaCache holds the tables' schemas, learnt from minidyn.
@@ -75,7 +78,10 @@ func (s *Server) schema(table string) (tableSchema, bool) {
 	var out struct {
 		Table struct {
 			KeySchema              []struct{ AttributeName string }
-			GlobalSecondaryIndexes []struct{ IndexName string }
+			GlobalSecondaryIndexes []struct {
+				IndexName string
+				KeySchema []struct{ AttributeName string }
+			}
 		}
 	}
 	if err := call(s.mini, "DescribeTable", map[string]string{"TableName": table}, &out); err != nil {
@@ -87,6 +93,9 @@ func (s *Server) schema(table string) (tableSchema, bool) {
 	}
 	for _, g := range out.Table.GlobalSecondaryIndexes {
 		sc.gsis[g.IndexName] = true
+		for _, k := range g.KeySchema {
+			sc.gsiKeys = append(sc.gsiKeys, k.AttributeName)
+		}
 	}
 	s.schemas.mu.Lock()
 	s.schemas.byTable[table] = sc
@@ -99,7 +108,10 @@ func (s *Server) learnSchema(body []byte) {
 	var req struct {
 		TableName              string
 		KeySchema              []struct{ AttributeName, KeyType string }
-		GlobalSecondaryIndexes []struct{ IndexName string }
+		GlobalSecondaryIndexes []struct {
+			IndexName string
+			KeySchema []struct{ AttributeName string }
+		}
 	}
 	if json.Unmarshal(body, &req) != nil || req.TableName == "" {
 		return
@@ -114,6 +126,9 @@ func (s *Server) learnSchema(body []byte) {
 	}
 	for _, g := range req.GlobalSecondaryIndexes {
 		sc.gsis[g.IndexName] = true
+		for _, k := range g.KeySchema {
+			sc.gsiKeys = append(sc.gsiKeys, k.AttributeName)
+		}
 	}
 	s.schemas.mu.Lock()
 	s.schemas.byTable[req.TableName] = sc

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 )
@@ -151,11 +152,25 @@ func (s *Server) serveStreamed(w http.ResponseWriter, r *http.Request, refs []it
 		before[i], _ = s.image(ref)
 	}
 	status, body := serveCaptured(s.engine, w, r)
-	if status == http.StatusOK {
-		for i, ref := range refs {
-			after, _ := s.image(ref)
-			s.streams.record(ref, before[i], after, s.now())
+	if status != http.StatusOK {
+		return status, body
+	}
+	// A PutItem's new image is its item, a DeleteItem's none; others are
+	// read back.
+	target := r.Header.Get("X-Amz-Target")
+	var put struct{ Item attrs }
+	isPut := len(refs) == 1 && strings.HasSuffix(target, ".PutItem") && decodeBody(r, &put)
+	isDelete := len(refs) == 1 && strings.HasSuffix(target, ".DeleteItem")
+	for i, ref := range refs {
+		var after attrs
+		switch {
+		case isPut:
+			after = put.Item
+		case isDelete:
+		default:
+			after, _ = s.image(ref)
 		}
+		s.streams.record(ref, before[i], after, s.now())
 	}
 	return status, body
 }

@@ -59,6 +59,17 @@ func TestSessionRoute(t *testing.T) {
 		{"40226", map[string]string{"code": "any"}, map[string]any{"path": "/sns/jscode2session", "errcode": 40226}, 403, "login_blocked"},
 		{"-1", map[string]string{"code": "any"}, map[string]any{"path": "/sns/jscode2session", "errcode": -1}, 502, "wechat_error"},
 	}
+	// Codes that are obviously not wx.login codes are refused without
+	// spending WeChat's jscode2session quota.
+	calls := h.s.Sim.Stats().Calls["/sns/jscode2session"]
+	for _, bad := range []string{"not a code", strings.Repeat("a", 129), "code\u0000", "代码", `{"$ne":1}`} {
+		if a := h.api("POST", "/v1/session", "", map[string]string{"code": bad}); a.status != 400 || a.errCode() != "invalid_code" {
+			t.Errorf("code %q: %d %s, want 400 invalid_code", bad, a.status, a.raw)
+		}
+	}
+	if n := h.s.Sim.Stats().Calls["/sns/jscode2session"]; n != calls {
+		t.Errorf("%d jscode2session calls for codes that are obviously not codes, want 0", n-calls)
+	}
 	for _, c := range cases {
 		if c.fault != nil {
 			h.fault(c.fault)
