@@ -13,6 +13,12 @@ func ValidTemplateID(s string) bool { return idShaped(s, 1, 64) }
 // answer before wxsub issues a session for it.
 func ValidSubject(s string) bool { return idShaped(s, 1, 64) }
 
+// ValidLoginCode reports whether s could be a wx.login code: WeChat's are 32
+// letters and digits; this allows 1 to 128 characters of letters, digits,
+// '-' and '_', so that only what is obviously not a code is refused
+// without asking WeChat.
+func ValidLoginCode(s string) bool { return idShaped(s, 1, 128) }
+
 func idShaped(s string, min, max int) bool {
 	if len(s) < min || len(s) > max {
 		return false

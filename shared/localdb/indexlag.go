@@ -18,7 +18,8 @@ import (
 // The server models this with a second minidyn instance, the shadow, which
 // holds the tables as their global secondary indexes see them, and which
 // answers Query and Scan on those indexes. An item without a pending write
-// is the same in both. A write makes its item pending; once it has been
+// is the same in both, except that the shadow leaves out the items that
+// carry no index key attribute (no index can show them). A write makes its item pending; once it has been
 // done for IndexLag (a later write pushing that back), the item is copied
 // from minidyn to the shadow, when the next write to it or the next read
 // of an index of its table comes. Until then the shadow answers with the

@@ -47,7 +47,7 @@ func (h *Handler) session(ctx context.Context, req httpapi.Request) (httpapi.Res
 	if err := httpapi.Decode(req, &body, 4<<10); err != nil {
 		return httpapi.Response{}, err
 	}
-	if !plausibleCode(body.Code) {
+	if !httpapi.ValidLoginCode(body.Code) {
 		// Refused before WeChat is called: each jscode2session call spends
 		// the app's per-minute quota, which, once spent, answers 45011 to
 		// every real user (see README, Abuse limits).
@@ -92,21 +92,4 @@ func loginError(err error) error {
 	}
 	e.WeChat = httpapi.WeChatDetail(err)
 	return e
-}
-
-// plausibleCode reports whether code could be a wx.login code: WeChat's are
-// 32 letters and digits (e.g. "0b3Qzs0w3mYxAt2yQk0w3QdWzW0Qzs0M"); this
-// allows 1-128 URL-safe characters, so that only what is obviously not a
-// code is refused without asking WeChat.
-func plausibleCode(code string) bool {
-	if code == "" || len(code) > 128 {
-		return false
-	}
-	for i := 0; i < len(code); i++ {
-		c := code[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

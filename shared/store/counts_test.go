@@ -169,3 +169,32 @@ func TestRedeliveredBatchCountsOnce(t *testing.T) {
 		t.Fatalf("granted today = %d, %v; want 4", got.Granted, err)
 	}
 }
+
+// A release that a zeroing during the send turned into a revocation is not
+// counted as released today: the credit did not come back.
+func TestARevokedReleaseIsNotCountedReleased(t *testing.T) {
+	s, tb := newStore(t)
+	ctx := context.Background()
+	k := store.RowKey{AppID: "wxRevoked", OpenID: "oRevoked", TemplateID: "tplA"}
+	grant(t, s, k, 2)
+	m, err := reserve(ctx, s, k, ledger.OneTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The user takes the template back while the send is in flight.
+	time.Sleep(2 * time.Millisecond)
+	if _, err := s.ApplyTap(ctx, k, ledger.OneTime, ledger.OnTap(ledger.OneTime, ledger.TapSwitchReject)); err != nil {
+		t.Fatal(err)
+	}
+	m.Status, m.ErrCode = ledger.Failed, 45009
+	if err := s.Settle(ctx, store.Settlement{Row: k, Kind: ledger.OneTime, Effect: ledger.Release, Message: m}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Row(ctx, k); r.Credits != 0 || r.Revoked != 2 || !r.Balanced() {
+		t.Fatalf("row %+v; want both credits revoked", r)
+	}
+	day, err := drained(t, s, tb).DayCounts(ctx, k.AppID, store.ChinaDay(time.Now()))
+	if err != nil || day.Released != 0 || day.Failed["45009"] != 1 {
+		t.Fatalf("today %+v, %v; want the failure counted and nothing released", day, err)
+	}
+}

@@ -422,6 +422,11 @@ func (s *Store) Settle(ctx context.Context, st Settlement) error {
 	var err error
 	for guess := 0; guess < 3; guess++ {
 		items[len(items)-1] = types.TransactWriteItem{Update: s.settleUpdate(st.Row, st.Kind, st.Effect, reservedAt, revoke)}
+		if _, ok := values[":eff"]; ok && revoke {
+			values[":eff"] = str(effectRevoked) // not released: the tally counts none
+		} else if ok && st.Effect == ledger.Release {
+			values[":eff"] = str(effectReleased)
+		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return nil

@@ -225,6 +225,9 @@ func (t tally) countMessage(old, img map[string]types.AttributeValue) {
 const (
 	effectSpent    = "spent"
 	effectReleased = "released"
+	// effectRevoked is a release that a zeroing made during the send turned
+	// into a revocation: today's counters count it neither spent nor released.
+	effectRevoked = "revoked"
 )
 
 // effectOf names a settlement's credit effect in its message record.
