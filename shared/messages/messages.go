@@ -27,6 +27,7 @@ import (
 	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/token"
+	"github.com/wxsub/wxsub/shared/wait"
 	"github.com/wxsub/wxsub/shared/wechat"
 )
 
@@ -470,8 +471,8 @@ func (h *Handler) callWeChat(ctx context.Context, m wechat.Message) (wechat.Send
 			if ledger.Decide(err).Retry != ledger.RetryBackoff {
 				return err
 			}
-			wait := jitter(backoff)
-			if time.Now().Add(wait).After(deadline) || sleepCtx(ctx, wait) != nil {
+			pause := jitter(backoff)
+			if time.Now().Add(pause).After(deadline) || wait.Sleep(ctx, pause) != nil {
 				return err
 			}
 			backoff *= 2
@@ -486,17 +487,6 @@ func jitter(d time.Duration) time.Duration {
 		return d / 2
 	}
 	return d/2 + time.Duration(n.Int64())/2
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 type sentAnswer struct {

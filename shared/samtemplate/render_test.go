@@ -139,10 +139,7 @@ func (r *rendering) refs(n *yaml.Node, out map[string]bool) {
 			out[arg.Value] = true
 			return
 		case "Fn::GetAtt":
-			id, _, _ := strings.Cut(arg.Value, ".")
-			if arg.Kind == yaml.SequenceNode {
-				id, _ = literal(arg.Content[0])
-			}
+			id, _ := getAtt(n)
 			out[id] = true
 			return
 		case "Fn::Sub":

@@ -329,29 +329,14 @@ func parseFunction(id string, res, globals *yaml.Node, params map[string]Paramet
 // (!Ref) whose MinValue, MaxValue and Default are within them.
 func parseQueue(name string, props *yaml.Node, params map[string]Parameter) (Queue, error) {
 	q := Queue{Name: name, BatchSize: DefaultBatchSize}
-	if fn, arg, ok := intrinsic(get(props, "Queue")); ok && fn == "Fn::GetAtt" {
-		id, attr, _ := strings.Cut(arg.Value, ".")
-		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
-			id, _ = literal(arg.Content[0])
-			attr, _ = literal(arg.Content[1])
-		}
-		if attr == "Arn" {
-			q.Resource = id
-		}
+	if id, attr := getAtt(get(props, "Queue")); attr == "Arn" {
+		q.Resource = id
 	}
 	if q.Resource == "" {
 		return Queue{}, errors.New("an SQS event needs Queue: !GetAtt <queue>.Arn of a queue of this template")
 	}
-	whole := func(n *yaml.Node, field string, lo, hi int) (int, error) {
-		s, ok := literal(n)
-		v, err := strconv.Atoi(s)
-		if !ok || err != nil || v < lo || v > hi {
-			return 0, fmt.Errorf("line %d: %s must be a whole number from %d to %d", n.Line, field, lo, hi)
-		}
-		return v, nil
-	}
 	if n := get(props, "BatchSize"); n != nil {
-		v, err := whole(n, "BatchSize", 1, 10000)
+		v, err := wholeNumber(n, "BatchSize", 1, 10000)
 		if err != nil {
 			return Queue{}, err
 		}
@@ -366,7 +351,7 @@ func parseQueue(name string, props *yaml.Node, params map[string]Parameter) (Que
 			}
 			q.MaxConcurrency, q.MaxConcurrencyParam = v, arg.Value
 		} else {
-			v, err := whole(n, field, lo, hi)
+			v, err := wholeNumber(n, field, lo, hi)
 			if err != nil {
 				return Queue{}, err
 			}
@@ -383,6 +368,33 @@ func parseQueue(name string, props *yaml.Node, params map[string]Parameter) (Que
 	return q, nil
 }
 
+// getAtt returns the logical id and attribute that n names with Fn::GetAtt,
+// in either spelling ("Id.Attr" or [Id, Attr]); empty when n is no GetAtt.
+func getAtt(n *yaml.Node) (id, attr string) {
+	fn, arg, ok := intrinsic(n)
+	if !ok || fn != "Fn::GetAtt" {
+		return "", ""
+	}
+	if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
+		id, _ = literal(arg.Content[0])
+		attr, _ = literal(arg.Content[1])
+		return id, attr
+	}
+	id, attr, _ = strings.Cut(arg.Value, ".")
+	return id, attr
+}
+
+// wholeNumber reads field's literal value n, which must be a whole number
+// from lo to hi.
+func wholeNumber(n *yaml.Node, field string, lo, hi int) (int, error) {
+	s, ok := literal(n)
+	v, err := strconv.Atoi(s)
+	if !ok || err != nil || v < lo || v > hi {
+		return 0, fmt.Errorf("line %d: %s must be a whole number from %d to %d", n.Line, field, lo, hi)
+	}
+	return v, nil
+}
+
 // parseStream reads a DynamoDB event. Its Stream must be the StreamArn of
 // the template's table; BatchSize and MaximumBatchingWindowInSeconds, when
 // set, literals within Lambda's limits; StartingPosition TRIM_HORIZON or
@@ -391,36 +403,18 @@ func parseQueue(name string, props *yaml.Node, params map[string]Parameter) (Que
 // false), as the local stack does.
 func parseStream(name string, props *yaml.Node) (Stream, error) {
 	st := Stream{Name: name, BatchSize: DefaultStreamBatchSize}
-	fn, arg, ok := intrinsic(get(props, "Stream"))
-	target := ""
-	if ok && fn == "Fn::GetAtt" {
-		target = arg.Value
-		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
-			id, _ := literal(arg.Content[0])
-			attr, _ := literal(arg.Content[1])
-			target = id + "." + attr
-		}
-	}
-	if !strings.HasSuffix(target, ".StreamArn") {
+	if id, attr := getAtt(get(props, "Stream")); id == "" || attr != "StreamArn" {
 		return Stream{}, errors.New("a DynamoDB event needs Stream: !GetAtt <table>.StreamArn")
 	}
-	whole := func(n *yaml.Node, field string, lo, hi int) (int, error) {
-		s, ok := literal(n)
-		v, err := strconv.Atoi(s)
-		if !ok || err != nil || v < lo || v > hi {
-			return 0, fmt.Errorf("line %d: %s must be a whole number from %d to %d", n.Line, field, lo, hi)
-		}
-		return v, nil
-	}
 	if n := get(props, "BatchSize"); n != nil {
-		v, err := whole(n, "BatchSize", 1, 10000)
+		v, err := wholeNumber(n, "BatchSize", 1, 10000)
 		if err != nil {
 			return Stream{}, err
 		}
 		st.BatchSize = v
 	}
 	if n := get(props, "MaximumBatchingWindowInSeconds"); n != nil {
-		v, err := whole(n, "MaximumBatchingWindowInSeconds", 0, 300)
+		v, err := wholeNumber(n, "MaximumBatchingWindowInSeconds", 0, 300)
 		if err != nil {
 			return Stream{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wxsub/wxsub/shared/wait"
 	"strconv"
 	"strings"
 	"time"
@@ -125,22 +126,10 @@ func (s *Store) batchGetPage(ctx context.Context, keys []map[string]types.Attrib
 			if pause > time.Second {
 				return nil, errors.New("DynamoDB left keys unprocessed for too long")
 			}
-			if err := sleep(ctx, pause); err != nil {
+			if err := wait.Sleep(ctx, pause); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return items, nil
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

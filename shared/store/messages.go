@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/wait"
 )
 
 // MessageRetention is how long message records are kept before DynamoDB's TTL removes them.
@@ -246,7 +247,7 @@ func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error)
 			return time.Time{}, refusedBy(row)
 		}
 		// It could: back off (full jitter, doubling up to a second) and retry.
-		if err := sleep(ctx, time.Duration(rand.Int64N(int64(min(50*time.Millisecond<<min(n, 5), time.Second))))); err != nil {
+		if err := wait.Sleep(ctx, time.Duration(rand.Int64N(int64(min(50*time.Millisecond<<min(n, 5), time.Second))))); err != nil {
 			return time.Time{}, fmt.Errorf("store: reserve credit: %w", err)
 		}
 	}

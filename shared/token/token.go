@@ -32,6 +32,7 @@ import (
 
 	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/wait"
 	"github.com/wxsub/wxsub/shared/wechat"
 )
 
@@ -134,7 +135,7 @@ func New(cfg Config) *Plane {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = wait.Sleep
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -142,17 +143,6 @@ func New(cfg Config) *Plane {
 	var b [8]byte
 	rand.Read(b[:])
 	return &Plane{cfg: cfg, owner: hex.EncodeToString(b[:]), calls: map[string]*call{}}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // usable reports whether a reader may use tok now.
