@@ -196,6 +196,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		HTTPClient:   &http.Client{Timeout: timeout, Transport: &s.wechatCalls},
 		TokenFetcher: refresher.Client{Call: s.invokeRefresher},
 	}
+	if s.Sim != nil {
+		bo.Clock = s.Sim.Now // reminders fall due by WeChat's clock, which tests move
+	}
 	if bo.LogOutput == nil {
 		bo.LogOutput = io.Discard
 	}
