@@ -45,6 +45,10 @@ type Job struct {
 	After       string   `json:"after,omitempty"`       // page: continue after this openid
 	OpenIDs     []string `json:"openids,omitempty"`     // send: the users
 	MessageIDs  []string `json:"message_ids,omitempty"` // remind: the due reminders, in due order
+	// NotBefore holds the job in the queue until then (SQS's DelaySeconds,
+	// at most 15 minutes): a remind job is queued up to a minute ahead and
+	// runs when its reminders fall due.
+	NotBefore time.Time `json:"-"`
 }
 
 // Queue carries jobs to the worker.

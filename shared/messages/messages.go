@@ -279,9 +279,14 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	}
 
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
-	rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	res := store.Reservation{Row: rowKey, Message: rec, Window: window}
+	if !r.SendAt.IsZero() {
+		// On the store's clock (the reminders' may be another).
+		res.WriteBy = time.Now().Add(r.SendAt.Sub(h.now()) - store.HoldLead)
+	}
+	rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
 	if err = h.followKind(ctx, rowKey, kind, err); err == errFollowed {
-		rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+		rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
 	}
 	var dup *store.DuplicateError
 	var refused *store.RefusedError
@@ -293,6 +298,9 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		return replay(dup.Existing, m)
 	case errors.As(err, &refused):
 		return h.refuse(ctx, rec, m, window, noCredit(refused.Refusal))
+	case errors.Is(err, store.ErrTooLate):
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_send_at",
+			"send_at came too close while the database was busy (a reminder must be held at least %s before it); nothing was scheduled: send it now or choose a later send_at", store.HoldLead)
 	case err != nil:
 		if store.MayHaveWritten(err) {
 			h.undoReservation(ctx, rowKey, rec)

@@ -110,6 +110,16 @@ func (h *Handler) SendScheduled(ctx context.Context, id string) (httpapi.Respons
 	if m.Status != ledger.Scheduled {
 		return httpapi.Response{StatusCode: http.StatusOK, Headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
 	}
+	// The queue holds a job until its reminders are due; should one come
+	// early all the same (clocks differ a little), it waits: never before
+	// send_at.
+	if early := m.SendAt.Sub(h.now()); early > time.Minute {
+		return httpapi.Response{}, fmt.Errorf("reminder %s came %s before its time", id, early.Round(time.Second))
+	} else if early > 0 {
+		if err := wait.Sleep(ctx, early); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
 	var msg wechat.Message
 	if err := json.Unmarshal([]byte(m.Request), &msg); err != nil {
 		return httpapi.Response{}, fmt.Errorf("reminder %s has an unreadable message: %w", id, err)

@@ -5,10 +5,12 @@
 // A reminder (POST /v1/messages with send_at) holds its credit and leaves an
 // entry in its due minute in the table (store.DueBetween); a scheduled
 // broadcast does the same. Each run reads the entries due since the last
-// run's cursor up to now, queues them in due order as remind jobs (at most
-// broadcasts.UsersPerJob reminders each) or a broadcast's first page job,
-// and only then moves the cursor. The broadcast worker sends the reminders
-// at the pace all broadcasts share.
+// run's cursor up to store.DispatchAhead from now, queues them in due order
+// as remind jobs (at most PerJob reminders due in the same second each,
+// held in the queue until that second: SQS's message delay) or a
+// broadcast's first page job, and only then moves the cursor. So reminders
+// start on time although the schedule runs once a minute, and the broadcast
+// worker sends them at the pace all broadcasts share.
 //
 // The design stays exact when a run repeats, overlaps another, or comes
 // late: a late run reads everything due since the cursor (at most
@@ -80,7 +82,7 @@ func (h *Handler) Run(ctx context.Context) (Result, error) {
 	if !ok {
 		start = now.Add(-FirstLookback)
 	}
-	upto := now
+	upto := now.Add(store.DispatchAhead)
 	if upto.Sub(start) > MaxCatchUp {
 		upto = start.Add(MaxCatchUp)
 	}
@@ -92,22 +94,39 @@ func (h *Handler) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("reminders: %w", err)
 	}
+	// Jobs are queued in batches (SQS takes 10 a request), each job held
+	// until the last of its reminders is due.
+	var jobs []broadcasts.Job
 	var batch []string
+	var second int64
+	var notBefore time.Time
+	cut := func() {
+		if len(batch) > 0 {
+			jobs = append(jobs, broadcasts.Job{Type: "remind", MessageIDs: batch, NotBefore: notBefore})
+			res.Reminders += len(batch)
+		}
+		batch = nil
+	}
 	flush := func() error {
-		if len(batch) == 0 {
+		cut()
+		if len(jobs) == 0 {
 			return nil
 		}
-		if err := h.Queue.Enqueue(ctx, broadcasts.Job{Type: "remind", MessageIDs: batch}); err != nil {
-			return fmt.Errorf("reminders: queue %d reminders: %w", len(batch), err)
+		if err := h.Queue.Enqueue(ctx, jobs...); err != nil {
+			return fmt.Errorf("reminders: queue %d jobs: %w", len(jobs), err)
 		}
-		res.Reminders += len(batch)
-		batch = nil
+		jobs = nil
 		return nil
 	}
 	for _, d := range due {
 		switch d.Type {
 		case store.DueMessage:
-			if batch = append(batch, d.ID); len(batch) == PerJob {
+			if len(batch) == PerJob || (len(batch) > 0 && d.SendAt.Unix() != second) {
+				cut()
+			}
+			second, notBefore = d.SendAt.Unix(), d.SendAt
+			batch = append(batch, d.ID)
+			if len(jobs) >= 100 {
 				if err := flush(); err != nil {
 					return res, err
 				}
@@ -116,7 +135,7 @@ func (h *Handler) Run(ctx context.Context) (Result, error) {
 			if err := flush(); err != nil { // in due order
 				return res, err
 			}
-			started, err := h.startBroadcast(ctx, d.ID)
+			started, err := h.startBroadcast(ctx, d.ID, d.SendAt)
 			if err != nil {
 				return res, err
 			}
@@ -144,13 +163,13 @@ func (h *Handler) Run(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// startBroadcast queues a scheduled broadcast's first page, once.
-func (h *Handler) startBroadcast(ctx context.Context, id string) (bool, error) {
+// startBroadcast queues a scheduled broadcast's first page, held until at, once.
+func (h *Handler) startBroadcast(ctx context.Context, id string, at time.Time) (bool, error) {
 	changed, err := h.Store.StartBroadcast(ctx, id, true)
 	if err != nil || !changed {
 		return false, err
 	}
-	if err := h.Queue.Enqueue(ctx, broadcasts.Job{Type: "page", BroadcastID: id}); err != nil {
+	if err := h.Queue.Enqueue(ctx, broadcasts.Job{Type: "page", BroadcastID: id, NotBefore: at}); err != nil {
 		// Not queued: take the mark back so that the next run starts it.
 		if _, uerr := h.Store.StartBroadcast(ctx, id, false); uerr != nil {
 			h.Logger.ErrorContext(ctx, "scheduled broadcast neither queued nor unmarked", "broadcast_id", id, "err", uerr)

@@ -194,7 +194,16 @@ type Reservation struct {
 	// Window is how long a record with the same id (one derived from an
 	// Idempotency-Key) blocks a new one; an older record is replaced.
 	Window time.Duration
+	// WriteBy is, for a reminder, the latest time (on the store's clock)
+	// its hold may be written: HoldLead before its send_at, so that the
+	// dispatcher, which reads DispatchAhead ahead, cannot have passed its
+	// due time already. A round later than that fails with ErrTooLate.
+	WriteBy time.Time
 }
+
+// ErrTooLate is returned by Reserve when a reminder's hold could not be
+// written HoldLead before its send_at (the store kept it retrying).
+var ErrTooLate = errors.New("store: the reminder's send_at came too close while its hold was retried")
 
 // Reserve spends one credit of a one-time row (or checks that a long-term
 // row is accepted), counts the send in flight, records the message as
@@ -267,6 +276,9 @@ func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error)
 	}
 	for n := 1; ; n++ {
 		at := s.now()
+		if !r.WriteBy.IsZero() && at.After(r.WriteBy) {
+			return time.Time{}, ErrTooLate
+		}
 		if items, err = round(at); err != nil {
 			return time.Time{}, err
 		}

@@ -28,6 +28,17 @@ import (
 // DueShards is how many partitions one due minute is spread over.
 const DueShards = 16
 
+// The dispatcher runs every minute and reads DispatchAhead ahead of its
+// time, handing each reminder to the queue with a delay until it is due,
+// so that reminders start on time rather than up to a minute late. A
+// reminder's hold must therefore be written HoldLead before its send_at (a
+// few seconds more than DispatchAhead, for clocks and the write itself):
+// then no run can have read past its due time before it exists.
+const (
+	DispatchAhead = 40 * time.Second
+	HoldLead      = DispatchAhead + 5*time.Second
+)
+
 // What a due entry starts.
 const (
 	DueMessage   = "message"
