@@ -1,6 +1,7 @@
 package localstack_test
 
 import (
+	"context"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,11 +16,27 @@ func TestWalkThroughRunsAsPrinted(t *testing.T) {
 	}
 	h := start(t)
 	script := h.s.WalkThrough()
+	// The reminder of step 6 waits for the dispatcher's every-minute run:
+	// here it runs every second.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		for ctx.Err() == nil {
+			h.s.RunSchedule(ctx, "RemindersFunction")
+			time.Sleep(time.Second)
+		}
+	}()
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("walk-through failed: %v\n%s\n--- script ---\n%s", err, out, script)
 	}
 	text := string(out)
+	if !strings.Contains(text, `"status":"scheduled","send_at"`) || !strings.Contains(text, `"credits_left":0`) {
+		t.Fatalf("the reminder was not scheduled with its credit held:\n%s", text)
+	}
+	if last := text[strings.LastIndex(text, `{"message_id"`):]; !strings.Contains(last, `"status":"sent"`) && !strings.Contains(last, `"status":"delivered"`) {
+		t.Fatalf("the reminder did not go out after the clock moved:\n%s", text)
+	}
 	if strings.Count(text, "HTTP 200") != 2 || strings.Count(text, "HTTP 409") != 1 || !strings.Contains(text, `"no_credit"`) {
 		t.Fatalf("sends did not answer 200, 200, 409 no_credit:\n%s", text)
 	}
