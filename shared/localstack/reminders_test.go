@@ -341,6 +341,16 @@ func TestReminderIdempotencyKey(t *testing.T) {
 	if r := h.checkInvariant(u.openid, oneTime); r.Held != 1 || r.Credits != 1 {
 		t.Fatalf("a repeated key held twice: %+v", r)
 	}
+	if again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the repeat was not marked replayed: %v", again.header)
+	}
+	// A reminder refused for want of credit replays its 409, not a 202.
+	v := h.login("oReminderKeyNone000000000")
+	refused := h.remind(v.openid, oneTime, at, "Idempotency-Key", "reminder-2")
+	repeat := h.remind(v.openid, oneTime, at, "Idempotency-Key", "reminder-2")
+	if refused.status != 409 || repeat.status != 409 || repeat.errCode() != "no_credit" {
+		t.Fatalf("refused reminder: %d %s then %d %s", refused.status, refused.raw, repeat.status, repeat.raw)
+	}
 	h.later(11 * time.Minute)
 	if n := h.inbox(u.openid, oneTime); n != 1 {
 		t.Fatalf("%d reminders delivered", n)

@@ -292,8 +292,8 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	var refused *store.RefusedError
 	switch {
 	case errors.As(err, &dup):
-		if !dup.Existing.SendAt.IsZero() && dup.Existing.OpenID == m.ToUser && dup.Existing.TemplateID == m.TemplateID {
-			return h.scheduledAnswer(ctx, dup.Existing, nil), nil
+		if e := dup.Existing; e.AnswerStatus == http.StatusAccepted && e.OpenID == m.ToUser && e.TemplateID == m.TemplateID {
+			return h.scheduledAnswer(ctx, e, nil, true), nil // a reminder: its status now
 		}
 		return replay(dup.Existing, m)
 	case errors.As(err, &refused):
@@ -310,7 +310,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	if rec.Status == ledger.Scheduled {
 		h.Logger.InfoContext(ctx, "reminder scheduled", "appid", h.AppID, "template", m.TemplateID,
 			"message_id", rec.ID, "send_at", rec.SendAt)
-		return h.scheduledAnswer(ctx, rec, warnings), nil
+		return h.scheduledAnswer(ctx, rec, warnings, false), nil
 	}
 	// A retryable failure frees the key, so that the retry it asks for
 	// sends; a broadcast keeps its users' keys: it counts each user's

@@ -75,14 +75,15 @@ type scheduledBody struct {
 }
 
 // scheduledAnswer is the 202 of a reminder: its id, status now and time, and
-// the credits the user has left besides those held.
-func (h *Handler) scheduledAnswer(ctx context.Context, m store.Message, warnings []Warning) httpapi.Response {
+// the credits the user has left besides those held; replayed for a repeat of
+// its Idempotency-Key.
+func (h *Handler) scheduledAnswer(ctx context.Context, m store.Message, warnings []Warning, replayed bool) httpapi.Response {
 	body := scheduledBody{MessageID: m.ID, Status: string(m.Status), SendAt: formatTime(m.SendAt), Warnings: warnings}
 	if m.Kind != ledger.LongTerm {
 		body.CreditsLeft, _ = h.creditsLeft(ctx, store.RowKey{AppID: h.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID}, m.Kind)
 	}
 	resp := httpapi.JSON(http.StatusAccepted, body)
-	if warnings == nil && m.Status != ledger.Scheduled {
+	if replayed {
 		resp.Headers["Idempotent-Replayed"] = "true"
 	}
 	return resp

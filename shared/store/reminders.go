@@ -80,7 +80,9 @@ func newDueItem(appid, typ, id string, at time.Time) dueItem {
 // ordered by due time: one strongly consistent Query per shard and minute.
 func (s *Store) DueBetween(ctx context.Context, appid string, after, upto time.Time) ([]Due, error) {
 	var out []Due
-	lo, hi := dueSK(after, "\xff"), dueSK(upto, "\xff")
+	// "~" sorts after every id character (ids.Random: a-z, 2-7): the bounds
+	// take every entry of their millisecond.
+	lo, hi := dueSK(after, "~"), dueSK(upto, "~")
 	for minute := after.Unix() / 60; minute <= upto.Unix()/60; minute++ {
 		for shard := 0; shard < DueShards; shard++ {
 			var start map[string]types.AttributeValue
@@ -101,9 +103,6 @@ func (s *Store) DueBetween(ctx context.Context, appid string, after, upto time.T
 					var it dueItem
 					if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 						return nil, fmt.Errorf("store: decode due entry: %w", err)
-					}
-					if it.SK == lo { // BETWEEN includes its bound: after itself is not due
-						continue
 					}
 					out = append(out, Due{Type: it.Type, ID: it.Ref, SendAt: fromMillis(it.SendAt)})
 				}
