@@ -107,9 +107,11 @@ func (q *LocalQueue) Enqueue(_ context.Context, jobs ...Job) error {
 	for _, j := range jobs {
 		q.pending.Add(1)
 		go func(j Job) {
-			if d := q.until(j.NotBefore); d > 0 {
-				select { // held back, as SQS holds a delayed message
-				case <-time.After(d):
+			// Held back, as SQS holds a delayed message; looked at again
+			// often, since the clock may be moved on (tests do).
+			for d := q.until(j.NotBefore); d > 0; d = q.until(j.NotBefore) {
+				select {
+				case <-time.After(min(d, 100*time.Millisecond)):
 				case <-q.ctx.Done():
 					q.pending.Done()
 					return
@@ -125,7 +127,7 @@ func (q *LocalQueue) Enqueue(_ context.Context, jobs ...Job) error {
 	return nil
 }
 
-// until is how long a job waits for notBefore, within SQS's bound.
+// until is how long a job still waits for notBefore.
 func (q *LocalQueue) until(notBefore time.Time) time.Duration {
 	if notBefore.IsZero() {
 		return 0
@@ -134,7 +136,7 @@ func (q *LocalQueue) until(notBefore time.Time) time.Duration {
 	if q.Clock != nil {
 		now = q.Clock
 	}
-	return time.Duration(delaySeconds(notBefore, now())) * time.Second
+	return notBefore.Sub(now())
 }
 
 func (q *LocalQueue) run(ctx context.Context) {
