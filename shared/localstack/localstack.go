@@ -61,6 +61,9 @@ type Options struct {
 	SimConfig func(*wechatsim.Config)
 	// WeChatTimeout bounds each WeChat call; zero keeps the client's 10 s.
 	WeChatTimeout time.Duration
+	// Wrap, when set, wraps the API's handler (the tests record every
+	// request and answer with it, to check them against docs/openapi.yaml).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Stack is a running local wxsub.
@@ -274,7 +277,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("localstack: API listen on %s: %w", addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	s.api = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
+	var handler http.Handler = s
+	if o.Wrap != nil {
+		handler = o.Wrap(s)
+	}
+	s.api = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		// A stalled body does not hold a connection: the whole request must
 		// arrive within ReadTimeout. API Gateway answers within its 30 s
 		// integration timeout
