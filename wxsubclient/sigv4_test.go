@@ -124,8 +124,8 @@ func TestRegionOf(t *testing.T) {
 	for url, want := range map[string]string{
 		"https://k3x9q2m7va.execute-api.cn-north-1.amazonaws.com.cn": "cn-north-1",
 		"https://k3x9q2m7va.execute-api.us-east-1.amazonaws.com/":    "us-east-1",
-		"https://api.example.com":                                     "",
-		"http://127.0.0.1:3000":                                       "",
+		"https://api.example.com":                                    "",
+		"http://127.0.0.1:3000":                                      "",
 	} {
 		if got := wxsubclient.RegionOf(url); got != want {
 			t.Errorf("RegionOf(%s) = %q, want %q", url, got, want)
