@@ -56,6 +56,9 @@ type traffic struct {
 func (tr *traffic) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body bytes.Buffer
+		// A shallow copy: the server looks at the original request's Body
+		// after the handler to decide whether to drain what is left of it.
+		r = r.WithContext(r.Context())
 		r.Body = struct {
 			io.Reader
 			io.Closer
