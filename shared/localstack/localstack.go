@@ -51,6 +51,11 @@ type Options struct {
 	TemplatePath string
 	// LogOutput receives the functions' JSON logs; nil discards them.
 	LogOutput io.Writer
+	// LogHandler formats the logs; nil means JSON, as in AWS.
+	LogHandler backend.HandlerFunc
+	// MetricsOutput receives the functions' metrics as EMF lines; nil
+	// means LogOutput, where Lambda puts them.
+	MetricsOutput io.Writer
 	// NoSchedules leaves the schedules to the caller (RunSchedule).
 	NoSchedules bool
 	// ManualStreams reads the table's stream only when the caller asks
@@ -195,14 +200,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.WeChatTimeout > 0 {
 		timeout = o.WeChatTimeout
 	}
-	bo := backend.Options{LogOutput: o.LogOutput,
+	bo := backend.Options{LogOutput: o.LogOutput, LogHandler: o.LogHandler, MetricsOutput: o.MetricsOutput,
 		HTTPClient:   &http.Client{Timeout: timeout, Transport: &s.wechatCalls},
 		TokenFetcher: refresher.Client{Call: s.invokeRefresher},
 	}
 	if bo.LogOutput == nil {
 		bo.LogOutput = io.Discard
 	}
-	bo.MetricsOutput = bo.LogOutput // EMF lines go where Lambda puts them: among the logs
+	if bo.MetricsOutput == nil {
+		bo.MetricsOutput = bo.LogOutput // EMF lines go where Lambda puts them: among the logs
+	}
 	var db *dynamodb.Client
 	var streams *dynamodbstreams.Client
 	if cfg.DynamoEndpoint == "" {
