@@ -134,7 +134,7 @@ func TestSendMessageUserAsTablesAndJSON(t *testing.T) {
 			line = l
 		}
 	}
-	if f := strings.Fields(line); len(f) < 5 || f[3] != "accept" || f[4] != "0" {
+	if f := strings.Fields(line); len(f) < 6 || f[1] != "one_time" || f[2] != "accept" || f[3] != "0" || f[5] != "订单发货通知" {
 		t.Fatalf("user's row for %s: %q", tmpl, line)
 	}
 

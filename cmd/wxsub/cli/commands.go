@@ -179,9 +179,11 @@ func userCmd(g *globals) *cobra.Command {
 			return g.print(l, func(w io.Writer) {
 				fmt.Fprintf(w, "user %s\n", l.OpenID)
 				table(w, func(tw *tabwriter.Writer) {
-					fmt.Fprintln(tw, "TEMPLATE\tTITLE\tTYPE\tSTATUS\tCREDITS\tUPDATED")
+					// The title last: tabwriter counts a Chinese character as one
+					// column where a terminal shows two.
+					fmt.Fprintln(tw, "TEMPLATE\tTYPE\tSTATUS\tCREDITS\tUPDATED\tTITLE")
 					for _, s := range l.Subscriptions {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.TemplateID, s.Title, s.Type, orDash(s.Status), credits(s.Credits), orDash(s.UpdatedAt))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.TemplateID, s.Type, orDash(s.Status), credits(s.Credits), orDash(s.UpdatedAt), s.Title)
 					}
 				})
 			})
@@ -310,7 +312,7 @@ func templatesCmd(g *globals) *cobra.Command {
 			}
 			return g.print(cat, func(w io.Writer) {
 				table(w, func(tw *tabwriter.Writer) {
-					fmt.Fprintln(tw, "TEMPLATE\tTITLE\tTYPE\tKEYWORDS")
+					fmt.Fprintln(tw, "TEMPLATE\tTYPE\tTITLE: KEYWORDS")
 					for _, t := range cat.Templates {
 						var ks []string
 						for _, k := range t.Keywords {
@@ -323,7 +325,7 @@ func templatesCmd(g *globals) *cobra.Command {
 							}
 							ks = append(ks, fmt.Sprintf("%s %s (%s)", k.Key, k.Name, rule))
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Title, t.Type, strings.Join(ks, ", "))
+						fmt.Fprintf(tw, "%s\t%s\t%s: %s\n", t.ID, t.Type, t.Title, strings.Join(ks, ", "))
 					}
 				})
 				fmt.Fprintf(w, "synced %s\n", orDash(cat.SyncedAt))
@@ -373,10 +375,13 @@ func quotaCmd(g *globals) *cobra.Command {
 					failed = append(failed, fmt.Sprintf("%s×%d", code, n))
 				}
 				sort.Strings(failed)
+				if len(failed) == 0 {
+					failed = []string{"0"}
+				}
 				fmt.Fprintf(w, "\ntoday (%s, China time)\n", t.Day)
 				table(w, func(tw *tabwriter.Writer) {
 					fmt.Fprintf(tw, "sent\t%d\nunknown\t%d\nfailed\t%s\ncredits granted\t%d\ncredits spent\t%d\ncredits released\t%d\n",
-						t.Sent, t.Unknown, strings.Join(append([]string{}, failed...), " "), t.Granted, t.Spent, t.Released)
+						t.Sent, t.Unknown, strings.Join(failed, " "), t.Granted, t.Spent, t.Released)
 				})
 			})
 		},
