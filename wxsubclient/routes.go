@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // SendRequest is the body of POST /v1/messages: WeChat's subscribe/send.
@@ -24,6 +25,11 @@ type SendRequest struct {
 	// IdempotencyKey, when set, makes a repeat within 24 hours answer the
 	// first answer and send nothing.
 	IdempotencyKey string `json:"-"`
+	// SendAt, when set, makes the message a reminder sent at that time (at
+	// least a minute and at most a year ahead): the credit is held now and
+	// the answer is 202 with status scheduled. Stacks without reminders
+	// refuse the field (400 unknown_field).
+	SendAt *time.Time `json:"send_at,omitempty"`
 }
 
 // MarshalJSON writes Data in WeChat's form.
@@ -56,6 +62,8 @@ type SendResult struct {
 	CreditsLeft *int64 `json:"credits_left"`
 	// Warnings lists keys of Data the template does not have (left out).
 	Warnings []Warning `json:"warnings,omitempty"`
+	// SendAt is set for a reminder (Status scheduled).
+	SendAt string `json:"send_at,omitempty"`
 }
 
 // Warning is a problem that did not stop the send.
@@ -102,6 +110,43 @@ func (c *Client) Message(ctx context.Context, id string) (*Message, error) {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// CancelMessage cancels a scheduled reminder, releasing its credit, and
+// returns the message, now cancelled (DELETE /v1/messages/{id}). A message
+// that has started answers 409 not_scheduled.
+func (c *Client) CancelMessage(ctx context.Context, id string) (*Message, error) {
+	var out Message
+	if err := c.do(ctx, http.MethodDelete, "/v1/messages/"+url.PathEscape(id), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UserMessages reads one page of a user's messages, newest first
+// (GET /v1/users/{openid}/messages); status filters them when not empty
+// (e.g. "scheduled"). Pass the returned next to read the following page,
+// until it is "".
+func (c *Client) UserMessages(ctx context.Context, openid, status, next string) ([]Message, string, error) {
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", status)
+	}
+	if next != "" {
+		q.Set("next", next)
+	}
+	path := "/v1/users/" + url.PathEscape(openid) + "/messages"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out struct {
+		Messages []Message `json:"messages"`
+		Next     string    `json:"next"`
+	}
+	if err := c.do(ctx, http.MethodGet, path, nil, nil, &out); err != nil {
+		return nil, "", err
+	}
+	return out.Messages, out.Next, nil
 }
 
 // Ledger is a user's subscriptions, every template of the app.
