@@ -79,11 +79,7 @@ func (g *globals) client(ctx context.Context) (*wxsubclient.Client, error) {
 	if base == "" {
 		base = DefaultURL
 	}
-	key := g.adminKey
-	if key == "" {
-		key = g.getenv("WXSUB_ADMIN_KEY")
-	}
-	if key != "" {
+	if key := g.adminKeyFor(base); key != "" {
 		return wxsubclient.Local(base, key)
 	}
 	if isLoopback(base) {
@@ -98,6 +94,19 @@ func (g *globals) client(ctx context.Context) (*wxsubclient.Client, error) {
 		opts = append(opts, wxsubclient.WithSigV4(cfg.Credentials, g.region))
 	}
 	return wxsubclient.Deployed(ctx, base, opts...)
+}
+
+// adminKeyFor returns the admin key to call base with: --admin-key, else
+// WXSUB_ADMIN_KEY for a local stack only (a key left in the shell from make
+// run must not reach a deployed stack, which takes SigV4); "" for SigV4.
+func (g *globals) adminKeyFor(base string) string {
+	if g.adminKey != "" {
+		return g.adminKey
+	}
+	if isLoopback(base) {
+		return g.getenv("WXSUB_ADMIN_KEY")
+	}
+	return ""
 }
 
 // stackURL reads the ApiUrl output of the CloudFormation stack --stack.
