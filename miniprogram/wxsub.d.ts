@@ -3,6 +3,9 @@
 /** Storage key under which the session is kept: 'wxsub.session'. */
 export const SESSION_KEY: 'wxsub.session';
 
+/** Storage key under which reports that got no answer wait: 'wxsub.pendingReports'. */
+export const PENDING_KEY: 'wxsub.pendingReports';
+
 /**
  * Default maximum template ids per subscribe() call: 3. WeChat's current
  * documentation allows 5, but older clients accept only 3 and fail the whole
@@ -20,6 +23,21 @@ export interface ClientOptions {
   wx?: WxLike;
   /** Clock in epoch milliseconds; defaults to Date.now. */
   now?: () => number;
+  /**
+   * Your app's own login, used instead of wx.login: resolves with a wx.login
+   * code for wxsub to trade, or with a wxsub session your app holds.
+   */
+  login?: () => Promise<string | { code: string } | Session>;
+  /** Waits before retrying a report that got no answer, a 5xx or a 429 (default [500, 2000] ms). */
+  reportRetryDelays?: number[];
+}
+
+/** The user's subscription settings (wx.getSetting with withSubscriptions). */
+export interface SubscriptionSettings {
+  /** false when the user switched the mini-program's notifications off. */
+  mainSwitch: boolean;
+  /** Templates whose choice the user keeps ("always keep this choice"), with that choice. */
+  always: Record<string, 'accept' | 'reject' | 'ban' | string>;
 }
 
 /** The session as POST /v1/session answers it; stored under SESSION_KEY. */
@@ -123,6 +141,8 @@ export interface WxsubError extends Error {
    * report again, with the same report_id (the tap still counts once).
    */
   retryReport?: () => Promise<SubscribeItem[]>;
+  /** Set when the report got no answer and is kept for flushReports(). */
+  pending?: true;
   /** Set when the main switch is off but the report to wxsub failed. */
   mainSwitchOff?: true;
   openSettings?: () => Promise<OpenSettingResult>;
@@ -140,6 +160,10 @@ export interface Client {
   credits(): Promise<Credit[]>;
   /** GET /v1/templates: the app's templates. */
   templates(): Promise<Template[]>;
+  /** wx.getSetting with subscriptions: the main switch and the "always" choices. */
+  subscriptionSettings(): Promise<SubscriptionSettings>;
+  /** Sends the reports kept after getting no answer; resolves with how many are still unsent. */
+  flushReports(): Promise<number>;
 }
 
 /** Creates a wxsub client. */
@@ -165,6 +189,11 @@ export interface WxLike {
   openSetting(options: {
     withSubscriptions: boolean;
     success(res: OpenSettingResult): void;
+    fail(res: { errMsg: string; errCode?: number }): void;
+  }): void;
+  getSetting?(options: {
+    withSubscriptions: boolean;
+    success(res: { subscriptionsSetting?: { mainSwitch?: boolean; itemSettings?: Record<string, string> } }): void;
     fail(res: { errMsg: string; errCode?: number }): void;
   }): void;
   getStorageSync(key: string): any;

@@ -10,6 +10,10 @@
  * Only the HTTP contract of wxsub is used: POST /v1/session, POST and
  * GET /v1/subscriptions, GET /v1/templates.
  *
+ * A report of a popup result that gets no answer is retried with the same
+ * report_id (the server records a report_id once), and one still unsent is
+ * kept in storage and sent before the next credits() or subscribe().
+ *
  * @module wxsub
  */
 'use strict';
@@ -25,6 +29,22 @@ const SESSION_KEY = 'wxsub.session';
  * clients only.
  */
 const DEFAULT_MAX_TMPL_IDS = 3;
+
+/** Storage key under which reports not yet sent are kept (at most MAX_PENDING, 24 h). */
+const PENDING_KEY = 'wxsub.pendingReports';
+
+/** The most unsent reports kept; older ones are dropped first. */
+const MAX_PENDING = 20;
+
+/**
+ * How long an unsent report is kept: the server remembers a report_id 24
+ * hours, so a report sent later than that could count its tap twice (with
+ * WeChat's popup event, when the stack has message push configured).
+ */
+const PENDING_TTL_MS = 23 * 60 * 60 * 1000;
+
+/** Delays before the retries of a report that got no answer, in milliseconds. */
+const DEFAULT_REPORT_RETRY_DELAYS = [500, 2000];
 
 /** errCode of wx.requestSubscribeMessage when the user switched notifications off. */
 const MAIN_SWITCH_OFF = 20004;
@@ -100,6 +120,11 @@ function listOf(body, key) {
  * @param {number} [options.maxTmplIds=3] the most template ids one subscribe() may ask for.
  * @param {Object} [options.wx] the WeChat API object; defaults to the global wx.
  * @param {function(): number} [options.now] clock in epoch milliseconds; defaults to Date.now.
+ * @param {function(): Promise<string|Object>} [options.login] your app's own login, used
+ *   instead of calling wx.login: it resolves with a wx.login code for wxsub to trade, or
+ *   with a wxsub session {token, expires_at, openid} your app already holds.
+ * @param {number[]} [options.reportRetryDelays=[500, 2000]] the waits before retrying a
+ *   report that got no answer (or a 5xx or 429), in milliseconds.
  * @returns {Client} the client.
  */
 function createClient(options) {
@@ -111,7 +136,17 @@ function createClient(options) {
   if (!Number.isInteger(maxTmplIds) || maxTmplIds < 1) {
     throw new TypeError('wxsub: maxTmplIds must be a positive integer');
   }
-  return new Client(opts.baseURL.replace(/\/+$/, ''), maxTmplIds, opts.wx, opts.now || Date.now);
+  if (opts.login !== undefined && typeof opts.login !== 'function') {
+    throw new TypeError('wxsub: login must be a function returning a Promise');
+  }
+  const delays = opts.reportRetryDelays === undefined ? DEFAULT_REPORT_RETRY_DELAYS : opts.reportRetryDelays;
+  if (!Array.isArray(delays) || delays.some(function (d) { return !(d >= 0); })) {
+    throw new TypeError('wxsub: reportRetryDelays must be an array of milliseconds');
+  }
+  const c = new Client(opts.baseURL.replace(/\/+$/, ''), maxTmplIds, opts.wx, opts.now || Date.now);
+  c._loginHook = opts.login || null;
+  c._retryDelays = delays.slice();
+  return c;
 }
 
 /**
@@ -131,6 +166,9 @@ function Client(baseURL, maxTmplIds, wxAPI, now) {
   this._session = null; // memory copy of the stored session
   this._loggingIn = null; // the login in flight, shared by concurrent callers
   this._types = {}; // template id -> 'one_time' | 'long_term'
+  this._loginHook = null; // the app's own login, instead of wx.login
+  this._retryDelays = DEFAULT_REPORT_RETRY_DELAYS;
+  this._flushing = null; // the flush of unsent reports in flight
 }
 
 /**
@@ -196,9 +234,9 @@ Client.prototype._keep = function (s) {
 };
 
 /**
- * Logs in: wx.login, then POST /v1/session with the code. The session is kept
- * in storage under 'wxsub.session' and reused until shortly before it expires.
- * Concurrent calls share one login.
+ * Logs in: wx.login (or the login option's hook), then POST /v1/session with
+ * the code. The session is kept in storage under 'wxsub.session' and reused
+ * until shortly before it expires. Concurrent calls share one login.
  *
  * @param {Object} [options]
  * @param {boolean} [options.force=false] log in again even if a valid session is stored.
@@ -217,9 +255,15 @@ Client.prototype.login = function (options) {
     return this._loggingIn;
   }
   const self = this;
-  const done = this._wxLogin()
-    .then(function (code) {
-      return self._send('POST', '/v1/session', { code: code }, null);
+  const done = this._loginCode()
+    .then(function (got) {
+      if (got && typeof got === 'object' && typeof got.token === 'string') {
+        return got; // a session the app's own login already holds
+      }
+      if (typeof got !== 'string' || got === '') {
+        throw wxsubError('login_failed', 'wxsub: the login hook gave neither a wx.login code nor a session');
+      }
+      return self._send('POST', '/v1/session', { code: got }, null);
     })
     .then(function (body) {
       if (!body || typeof body.token !== 'string' || body.token === '') {
@@ -235,6 +279,26 @@ Client.prototype.login = function (options) {
   };
   done.then(clear, clear);
   return done;
+};
+
+/**
+ * Gets what a login trades: the app's login hook's answer, or a wx.login code.
+ *
+ * @private
+ * @returns {Promise<string|Object>} a code, or a session.
+ */
+Client.prototype._loginCode = function () {
+  if (!this._loginHook) {
+    return this._wxLogin();
+  }
+  const hook = this._loginHook;
+  return new Promise(function (resolve) {
+    resolve(hook());
+  }).then(function (got) {
+    return got && typeof got === 'object' && typeof got.code === 'string' ? got.code : got;
+  }, function (err) {
+    throw wxsubError('login_failed', (err && (err.message || err.errMsg)) || 'the login hook failed');
+  });
 };
 
 /**
@@ -480,9 +544,9 @@ Client.prototype.subscribe = function (tmplIds) {
     function (raw) {
       // One report_id per popup result, reused by every retry of its report:
       // wxsub records a report_id once, so a retry cannot count the tap twice.
-      const body = { result: raw, report_id: newReportId() };
+      const body = { result: raw, report_id: newReportId(), at: self._now() };
       const report = function () {
-        return self._call('POST', '/v1/subscriptions', body).then(
+        return self._report(body).then(
           function (answer) {
             return self._items(ids, raw, listOf(answer, 'subscriptions'));
           },
@@ -493,7 +557,7 @@ Client.prototype.subscribe = function (tmplIds) {
           }
         );
       };
-      return report();
+      return self.flushReports().then(report, report);
     },
     function (res) {
       if (res instanceof Error) {
@@ -507,8 +571,8 @@ Client.prototype.subscribe = function (tmplIds) {
       const openSettings = function () {
         return self.openSettings();
       };
-      const report = { result: { errMsg: errMsg, errCode: MAIN_SWITCH_OFF }, report_id: newReportId() };
-      return self._call('POST', '/v1/subscriptions', report).then(
+      const report = { result: { errMsg: errMsg, errCode: MAIN_SWITCH_OFF }, report_id: newReportId(), at: self._now() };
+      return self._report(report).then(
         function () {
           return { mainSwitchOff: true, openSettings: openSettings };
         },
@@ -520,6 +584,185 @@ Client.prototype.subscribe = function (tmplIds) {
       );
     }
   );
+};
+
+/**
+ * Tells whether a failed report may succeed if sent again: no answer, a 5xx
+ * or a 429. Any other answer is final (the report is malformed or refused).
+ *
+ * @private
+ * @param {Error} err the report's error.
+ * @returns {boolean} true when a retry may help.
+ */
+function retryable(err) {
+  return err.code === 'network_error' || err.statusCode >= 500 || err.statusCode === 429;
+}
+
+/**
+ * Sends one report (POST /v1/subscriptions), retrying after the configured
+ * delays while it gets no answer, a 5xx or a 429. A report that still fails
+ * that way is kept in storage for flushReports() and the error carries
+ * pending: true.
+ *
+ * @private
+ * @param {Object} body the report, with its report_id and the time it was made (at).
+ * @returns {Promise<*>} the server's answer.
+ */
+Client.prototype._report = function (body) {
+  const self = this;
+  const send = function () {
+    return self._call('POST', '/v1/subscriptions', { result: body.result, report_id: body.report_id });
+  };
+  let attempt = send();
+  this._retryDelays.forEach(function (delay) {
+    attempt = attempt.catch(function (err) {
+      if (!retryable(err)) {
+        throw err;
+      }
+      return new Promise(function (resolve) { setTimeout(resolve, delay); }).then(send);
+    });
+  });
+  return attempt.then(function (answer) {
+    self._unpend(body.report_id);
+    return answer;
+  }, function (err) {
+    if (retryable(err)) {
+      self._pend(body);
+      err.pending = true;
+    } else {
+      self._unpend(body.report_id);
+    }
+    throw err;
+  });
+};
+
+/**
+ * Reads the unsent reports, dropping those too old to send.
+ *
+ * @private
+ * @returns {Array<Object>} the reports, oldest first.
+ */
+Client.prototype._pending = function () {
+  let list;
+  try {
+    list = this._wx().getStorageSync(PENDING_KEY);
+  } catch (e) {
+    list = null;
+  }
+  const now = this._now();
+  return (Array.isArray(list) ? list : []).filter(function (r) {
+    return r && r.report_id && r.result && now - r.at < PENDING_TTL_MS;
+  });
+};
+
+/**
+ * Stores the unsent reports (a failing storage is tolerated).
+ *
+ * @private
+ * @param {Array<Object>} list the reports.
+ */
+Client.prototype._storePending = function (list) {
+  try {
+    if (list.length) {
+      this._wx().setStorageSync(PENDING_KEY, list.slice(-MAX_PENDING));
+    } else {
+      this._wx().removeStorageSync(PENDING_KEY);
+    }
+  } catch (e) {
+    // Storage full or unavailable: the report is lost here, and WeChat's
+    // popup event (message push) still counts the tap on the server.
+  }
+};
+
+/** @private */
+Client.prototype._pend = function (body) {
+  const list = this._pending().filter(function (r) { return r.report_id !== body.report_id; });
+  list.push(body);
+  this._storePending(list);
+};
+
+/** @private */
+Client.prototype._unpend = function (reportId) {
+  const list = this._pending();
+  const left = list.filter(function (r) { return r.report_id !== reportId; });
+  if (left.length !== list.length) {
+    this._storePending(left);
+  }
+};
+
+/**
+ * Sends the reports that got no answer earlier (kept in storage, even across
+ * launches), each with its own report_id, so a tap whose report was lost
+ * still counts once. credits() and subscribe() call it first; it never
+ * rejects: reports that still get no answer stay for the next time.
+ *
+ * @returns {Promise<number>} how many reports are still unsent.
+ */
+Client.prototype.flushReports = function () {
+  if (this._flushing) {
+    return this._flushing;
+  }
+  const self = this;
+  const list = this._pending();
+  if (list.length === 0) {
+    return Promise.resolve(0);
+  }
+  let chain = Promise.resolve();
+  list.forEach(function (body) {
+    chain = chain.then(function () {
+      return self._call('POST', '/v1/subscriptions', { result: body.result, report_id: body.report_id }).then(
+        function () { self._unpend(body.report_id); },
+        function (err) {
+          if (!retryable(err)) {
+            self._unpend(body.report_id); // refused for good: sending it again changes nothing
+          }
+        }
+      );
+    });
+  });
+  const done = chain.then(function () {
+    self._flushing = null;
+    return self._pending().length;
+  });
+  this._flushing = done;
+  return done;
+};
+
+/**
+ * Reads the user's subscription settings (wx.getSetting with
+ * withSubscriptions): whether notifications are on, and the templates for
+ * which the user ticked "always keep this choice" (总是保持以上选择) with the
+ * kept answer. For such a template WeChat shows no popup: a kept accept is
+ * granted silently when subscribe() is called (still from a tap), a kept
+ * reject is answered at once, so a page can skip asking or explain where to
+ * change it (openSettings()).
+ *
+ * @returns {Promise<{mainSwitch: boolean, always: Object<string, string>}>}
+ *   always maps a template id to 'accept', 'reject' or 'ban'.
+ */
+Client.prototype.subscriptionSettings = function () {
+  const self = this;
+  return new Promise(function (resolve, reject) {
+    self._wx().getSetting({
+      withSubscriptions: true,
+      success: function (res) {
+        const setting = (res && res.subscriptionsSetting) || {};
+        const items = setting.itemSettings || {};
+        const always = {};
+        Object.keys(items).forEach(function (id) {
+          if (typeof items[id] === 'string') {
+            always[id] = items[id];
+          }
+        });
+        resolve({ mainSwitch: setting.mainSwitch !== false, always: always });
+      },
+      fail: function (res) {
+        reject(wxsubError('get_setting_failed', (res && res.errMsg) || 'getSetting:fail', {
+          errCode: res && res.errCode,
+        }));
+      },
+    });
+  });
 };
 
 /**
@@ -573,7 +816,10 @@ Client.prototype.openSettings = function () {
  */
 Client.prototype.credits = function () {
   const self = this;
-  return this._call('GET', '/v1/subscriptions').then(function (body) {
+  const read = function () {
+    return self._call('GET', '/v1/subscriptions');
+  };
+  return this.flushReports().then(read, read).then(function (body) {
     const list = listOf(body, 'subscriptions');
     self._learnTypes(list);
     return list.map(function (s) {
@@ -608,5 +854,6 @@ module.exports = {
   createClient: createClient,
   isAccept: isAccept,
   SESSION_KEY: SESSION_KEY,
+  PENDING_KEY: PENDING_KEY,
   DEFAULT_MAX_TMPL_IDS: DEFAULT_MAX_TMPL_IDS,
 };

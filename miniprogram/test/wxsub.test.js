@@ -193,7 +193,8 @@ function setup(options) {
   const backend = fakeBackend(clock);
   const fw = fakeWx(backend);
   global.wx = fw;
-  const client = wxsub.createClient(Object.assign({ baseURL: BASE + '/', now: () => clock.now }, options));
+  // Reports that get no answer are retried at once here (500 ms and 2 s in the library).
+  const client = wxsub.createClient(Object.assign({ baseURL: BASE + '/', now: () => clock.now, reportRetryDelays: [1, 1] }, options));
   return { clock, backend, fw, client };
 }
 
@@ -275,9 +276,103 @@ test('report_id: a fresh one per popup result, the same one when a failed report
   const got = await err.retryReport();
   assert.deepEqual(got, [{ templateId: 'T_ship', status: 'accept', credits: 2 }]);
   const ids = fw.requests.filter((r) => r.path === '/v1/subscriptions').map((r) => r.data.report_id);
-  assert.equal(ids.length, 3);
+  assert.equal(ids.length, 5, 'one report, then one sent three times while down, then retryReport');
   assert.notEqual(ids[0], ids[1], 'each popup result has its own report_id');
-  assert.equal(ids[1], ids[2], 'the retry reuses its report_id');
+  assert.deepEqual(ids.slice(2), [ids[1], ids[1], ids[1]], 'every retry reuses its report_id');
+  assert.equal(fw.storage.has(wxsub.PENDING_KEY), false, 'a report that got through is not kept');
+});
+
+test('a lost report is retried by itself with its report_id and counts once', async () => {
+  const { fw, client, backend } = setup();
+  fw.choices = { T_ship: 'accept' };
+  await client.login();
+  // The first two attempts get no answer; the third goes through.
+  let lost = 2;
+  const handle = backend.handle;
+  backend.handle = (req) => (req.url.endsWith('/v1/subscriptions') && req.method === 'POST' && lost-- > 0
+    ? { fail: 'request:fail timeout' } : handle(req));
+  const got = await tap(fw, () => client.subscribe(['T_ship']));
+  assert.deepEqual(got, [{ templateId: 'T_ship', status: 'accept', credits: 1 }]);
+  const reports = fw.requests.filter((r) => r.path === '/v1/subscriptions' && r.method === 'POST');
+  assert.equal(reports.length, 3);
+  assert.equal(new Set(reports.map((r) => r.data.report_id)).size, 1);
+});
+
+test('a report still unsent is kept and sent before the next credits(), even after a relaunch', async () => {
+  const { fw, client, backend, clock } = setup();
+  fw.choices = { T_ship: 'accept' };
+  await client.login();
+  backend.down = true;
+  const err = await tap(fw, () => client.subscribe(['T_ship'])).then(() => assert.fail('should fail'), (e) => e);
+  assert.equal(err.pending, true);
+  const kept = fw.storage.get(wxsub.PENDING_KEY);
+  assert.equal(kept.length, 1);
+  const reportId = kept[0].report_id;
+
+  backend.down = false;
+  const relaunched = wxsub.createClient({ baseURL: BASE, now: () => clock.now, reportRetryDelays: [] });
+  const list = await relaunched.credits();
+  assert.equal(list.find((c) => c.templateId === 'T_ship').credits, 1, 'the lost tap is counted');
+  const sent = fw.requests.filter((r) => r.path === '/v1/subscriptions' && r.method === 'POST').pop();
+  assert.equal(sent.data.report_id, reportId);
+  assert.deepEqual(Object.keys(sent.data).sort(), ['report_id', 'result'], 'only the contract\'s fields are sent');
+  assert.equal(fw.storage.has(wxsub.PENDING_KEY), false);
+  assert.equal(await relaunched.flushReports(), 0);
+});
+
+test('an unsent report older than a day is dropped, not sent', async () => {
+  const { fw, client, backend, clock } = setup({ reportRetryDelays: [] });
+  fw.choices = { T_ship: 'accept' };
+  await client.login();
+  backend.down = true;
+  await tap(fw, () => client.subscribe(['T_ship'])).catch(() => {});
+  backend.down = false;
+  clock.now += DAY;
+  await client.login({ force: true });
+  const before = fw.requests.length;
+  assert.equal(await client.flushReports(), 0);
+  assert.equal(fw.requests.length, before, 'nothing was sent');
+});
+
+test('a login hook replaces wx.login: a code, or a session the app holds', async () => {
+  const { fw } = setup();
+  let asked = 0;
+  const withCode = wxsub.createClient({ baseURL: BASE, login: () => { asked++; return Promise.resolve('app-code-1'); } });
+  const s = await withCode.login();
+  assert.equal(asked, 1);
+  assert.equal(fw.logins, 0, 'wx.login is not called');
+  assert.deepEqual(fw.requests.pop().data, { code: 'app-code-1' });
+  assert.equal(s.openid, 'o-user');
+
+  fw.storage.clear();
+  const held = { token: s.token, expires_at: s.expires_at, openid: 'o-user' };
+  const withSession = wxsub.createClient({ baseURL: BASE, login: () => Promise.resolve(held) });
+  const n = fw.requests.length;
+  assert.deepEqual(await withSession.login(), held);
+  assert.equal(fw.requests.length, n, 'no POST /v1/session');
+  assert.ok(Array.isArray(await withSession.credits()));
+
+  fw.storage.clear();
+  const broken = wxsub.createClient({ baseURL: BASE, login: () => Promise.reject(new Error('no network')) });
+  await assert.rejects(broken.login(), { code: 'login_failed', message: 'no network' });
+  assert.throws(() => wxsub.createClient({ baseURL: BASE, login: 'yes' }), TypeError);
+  assert.equal(fw.logins, 0);
+});
+
+test('subscriptionSettings: the main switch and the "always" choices', async () => {
+  const { fw, client } = setup();
+  fw.getSetting = (o) => {
+    assert.equal(o.withSubscriptions, true);
+    setImmediate(() => o.success({ errMsg: 'getSetting:ok', authSetting: {},
+      subscriptionsSetting: { mainSwitch: true, itemSettings: { T_ship: 'accept', T_pay: 'reject' } } }));
+  };
+  assert.deepEqual(await client.subscriptionSettings(), { mainSwitch: true, always: { T_ship: 'accept', T_pay: 'reject' } });
+  fw.getSetting = (o) => setImmediate(() => o.success({ errMsg: 'getSetting:ok', subscriptionsSetting: { mainSwitch: false } }));
+  assert.deepEqual(await client.subscriptionSettings(), { mainSwitch: false, always: {} });
+  fw.getSetting = (o) => setImmediate(() => o.success({ errMsg: 'getSetting:ok', authSetting: {} }));
+  assert.deepEqual(await client.subscriptionSettings(), { mainSwitch: true, always: {} });
+  fw.getSetting = (o) => setImmediate(() => o.fail({ errMsg: 'getSetting:fail' }));
+  await assert.rejects(client.subscriptionSettings(), { code: 'get_setting_failed' });
 });
 
 test('accept variants (voice and strong reminders) are reported unchanged and count as accepts', async () => {
@@ -497,4 +592,65 @@ test('createClient checks its options', () => {
   assert.throws(() => wxsub.createClient({}), TypeError);
   assert.throws(() => wxsub.createClient({ baseURL: BASE, maxTmplIds: 0 }), TypeError);
   assert.equal(wxsub.DEFAULT_MAX_TMPL_IDS, 3);
+});
+
+/**
+ * Runs a page's code as the mini-program framework would: require finds the
+ * library, Page() hands over the page object, setData merges into data.
+ */
+function loadPage(code) {
+  const vm = require('node:vm');
+  let page;
+  const sandbox = {
+    require: (p) => {
+      assert.equal(p, '../../wxsub.js', 'the page requires the library from pages/index/');
+      return wxsub;
+    },
+    Page: (def) => { page = def; },
+    console,
+  };
+  vm.runInNewContext(code, sandbox);
+  page.data = JSON.parse(JSON.stringify(page.data || {}));
+  page.setData = function (d) { Object.assign(this.data, d); };
+  return page;
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+test('the README\'s starter pages work as pasted (English and Chinese)', async () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const pages = [...readme.matchAll(/```js\n(const \{ createClient, isAccept \}[\s\S]*?)```/g)].map((m) => m[1]);
+  assert.equal(pages.length, 2, 'one starter page in each language');
+  for (const code of pages) {
+    const { fw, backend } = setup();
+    const page = loadPage(code.replace("'https://api.example.com'", JSON.stringify(BASE)));
+    page.onLoad();
+    await settle();
+    assert.deepEqual(page.data.list.map((r) => r.title), backend.templates.map((t) => t.title), 'titles from the catalogue');
+    assert.match(page.data.list[0].left, /0/);
+
+    fw.choices = { T_ship: 'accept' };
+    tap(fw, () => page.notify({ currentTarget: { dataset: { id: 'T_ship' } } }));
+    await settle();
+    assert.equal(page.data.off, false);
+    assert.ok(page.data.message.length > 0);
+    assert.match(page.data.list.find((r) => r.id === 'T_ship').left, /1/);
+
+    // Switched off: the page says what to do and shows the button.
+    fw.failWith = { errMsg: SWITCH_OFF, errCode: 20004 };
+    tap(fw, () => page.notify({ currentTarget: { dataset: { id: 'T_ship' } } }));
+    await settle();
+    assert.equal(page.data.off, true);
+    assert.match(page.data.message, /Open settings|打开设置/);
+
+    // Errors are caught and shown, not thrown away.
+    fw.failWith = null;
+    backend.down = true;
+    page.load();
+    await settle();
+    assert.match(page.data.message, /request:fail timeout/);
+    tap(fw, () => page.notify({ currentTarget: { dataset: { id: 'T_ship' } } }));
+    await settle();
+    assert.match(page.data.message, /request:fail timeout/);
+  }
 });

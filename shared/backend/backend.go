@@ -60,6 +60,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// LogOutput receives the JSON logs; nil means stdout.
 	LogOutput io.Writer
+	// LogHandler formats the logs; nil means JSON, as in AWS.
+	LogHandler HandlerFunc
 	// MetricsOutput receives the metrics as EMF lines; nil means stdout,
 	// where Lambda hands them to CloudWatch Logs.
 	MetricsOutput io.Writer
@@ -79,7 +81,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	logger := NewLogger(out)
+	logger := NewLoggerWith(out, o.LogHandler)
 	metricsOut := o.MetricsOutput
 	if metricsOut == nil {
 		metricsOut = os.Stdout

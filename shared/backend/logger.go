@@ -10,7 +10,20 @@ import (
 // attributes that name a secret are replaced and openids are shortened, so a
 // log line never carries a token, a secret, a session or a full openid.
 func NewLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: redactAttr}))
+	return NewLoggerWith(w, nil)
+}
+
+// HandlerFunc makes the slog.Handler of a logger; slog.NewJSONHandler is one.
+type HandlerFunc func(io.Writer, *slog.HandlerOptions) slog.Handler
+
+// NewLoggerWith is NewLogger with another handler (nil: JSON), given the
+// same redaction. The local stack prints text lines with it.
+func NewLoggerWith(w io.Writer, handler HandlerFunc) *slog.Logger {
+	opts := &slog.HandlerOptions{ReplaceAttr: redactAttr}
+	if handler == nil {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(handler(w, opts))
 }
 
 func redactAttr(_ []string, a slog.Attr) slog.Attr {

@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -56,11 +58,44 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Response renders the error.
+// Response renders the error. A 429 or 503 answer carries Retry-After
+// (RetryAfter).
 func (e *Error) Response() Response {
-	return JSON(e.Status, struct {
+	resp := JSON(e.Status, struct {
 		Error *Error `json:"error"`
 	}{e})
+	if s := e.RetryAfter(time.Now()); s > 0 {
+		resp.Headers["Retry-After"] = strconv.Itoa(s)
+	}
+	return resp
+}
+
+// china is China Standard Time, where WeChat's daily quotas reset (no
+// daylight saving).
+var china = time.FixedZone("CST", 8*3600)
+
+// RetryAfter returns the seconds a caller should wait before retrying a 429
+// or 503 answer given at now, and 0 for other answers:
+//   - quota_exhausted (WeChat's 45009): until WeChat's daily quotas reset at
+//     midnight China time;
+//   - rate_limited (WeChat's 45011, a per-minute limit): a minute;
+//   - token_unavailable: 5 s, the time a refresh takes;
+//   - store_unavailable and any other 429 or 503: 1 s.
+func (e *Error) RetryAfter(now time.Time) int {
+	if e.Status != http.StatusTooManyRequests && e.Status != http.StatusServiceUnavailable {
+		return 0
+	}
+	switch e.Code {
+	case "quota_exhausted":
+		t := now.In(china)
+		midnight := time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, china)
+		return int(midnight.Sub(t).Seconds()) + 1
+	case "rate_limited":
+		return 60
+	case "token_unavailable":
+		return 5
+	}
+	return 1
 }
 
 // JSON renders v as a JSON answer with the status.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/smithy-go"
 )
@@ -109,5 +110,32 @@ func TestStoreFailuresAnswer503(t *testing.T) {
 	resp, _ := r.Handle(context.Background(), Request{RouteKey: "GET /x"})
 	if resp.StatusCode != 503 || !strings.Contains(resp.Body, "store_unavailable") || strings.Contains(resp.Body, "throttled") {
 		t.Fatalf("a DynamoDB failure answered %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// 429 and 503 answers tell the caller when to retry; others do not.
+func TestRetryAfter(t *testing.T) {
+	// 23:59:30 in China: the daily quota resets in 30 s.
+	now := time.Date(2026, 12, 1, 15, 59, 30, 0, time.UTC)
+	for _, c := range []struct {
+		status int
+		code   string
+		want   int
+	}{
+		{429, "quota_exhausted", 31},
+		{429, "rate_limited", 60},
+		{503, "token_unavailable", 5},
+		{503, "store_unavailable", 1},
+		{409, "no_credit", 0},
+		{502, "wechat_error", 0},
+	} {
+		e := Errorf(c.status, c.code, "x")
+		if got := e.RetryAfter(now); got != c.want {
+			t.Errorf("%d %s: Retry-After %d, want %d", c.status, c.code, got, c.want)
+		}
+		h, ok := e.Response().Headers["Retry-After"]
+		if (c.want > 0) != ok {
+			t.Errorf("%d %s: Retry-After header %q present %v", c.status, c.code, h, ok)
+		}
 	}
 }

@@ -201,6 +201,41 @@ func TestEachFunctionIsGrantedWhatItCalls(t *testing.T) {
 		t.Fatalf("the sweep left the stopped send %s", got.Status)
 	}
 
+	// Reminders: one scheduled, listed and cancelled; one sent at its time
+	// by the dispatcher beside a scheduled broadcast; one ended by a
+	// zeroing (the tally's follow-up).
+	r := h.login("oAccessRemind00000000000000")
+	h.accept(r, oneTime, 3)
+	h.later(0)
+	c := h.remind(r.openid, oneTime, h.s.Sim.Now().Add(10*time.Minute))
+	if c.status != 202 {
+		t.Fatalf("reminder: %d %s", c.status, c.raw)
+	}
+	h.waitListed(r.openid, "scheduled", 1)
+	if a := h.admin("DELETE", "/v1/messages/"+c.body["message_id"].(string), nil); a.status != 200 {
+		t.Fatalf("cancel: %d %s", a.status, a.raw)
+	}
+	if a := h.remind(r.openid, oneTime, h.s.Sim.Now().Add(2*time.Minute)); a.status != 202 {
+		t.Fatalf("reminder: %d %s", a.status, a.raw)
+	}
+	if a := h.admin("POST", "/v1/broadcasts", map[string]any{"template_id": oneTime, "data": exampleData(oneTime),
+		"send_at": h.s.Sim.Now().Add(2 * time.Minute).Format(time.RFC3339)}); a.status != 202 {
+		t.Fatalf("scheduled broadcast: %d %s", a.status, a.raw)
+	}
+	cold()
+	h.later(3 * time.Minute)
+	if a := h.remind(r.openid, oneTime, h.s.Sim.Now().Add(10*time.Minute)); a.status != 202 {
+		t.Fatalf("reminder: %d %s", a.status, a.raw)
+	}
+	h.s.Sim.Flush()
+	h.waitListed(r.openid, "scheduled", 1)
+	if err := h.s.Sim.SwitchOff(r.openid, oneTime); err != nil {
+		t.Fatal(err)
+	}
+	h.s.Sim.Flush()
+	h.drain()
+	h.waitListed(r.openid, "scheduled", 0)
+
 	granted := grantedAccess(t)
 	used := h.s.DynamoDBAccess()
 	for fn, accesses := range used {

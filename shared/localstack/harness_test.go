@@ -88,6 +88,17 @@ func startFresh(t *testing.T, opts ...option) *harness {
 	for _, f := range opts {
 		f(&o)
 	}
+	// Every exchange with the API is checked against docs/openapi.yaml
+	// once the stack has stopped (see openapi_test.go).
+	tr := &traffic{}
+	wrap := o.Wrap
+	o.Wrap = func(h http.Handler) http.Handler {
+		if wrap != nil {
+			h = wrap(h)
+		}
+		return tr.wrap(h)
+	}
+	t.Cleanup(func() { checkTraffic(t, tr) })
 	s, err := localstack.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

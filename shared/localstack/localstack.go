@@ -51,6 +51,11 @@ type Options struct {
 	TemplatePath string
 	// LogOutput receives the functions' JSON logs; nil discards them.
 	LogOutput io.Writer
+	// LogHandler formats the logs; nil means JSON, as in AWS.
+	LogHandler backend.HandlerFunc
+	// MetricsOutput receives the functions' metrics as EMF lines; nil
+	// means LogOutput, where Lambda puts them.
+	MetricsOutput io.Writer
 	// NoSchedules leaves the schedules to the caller (RunSchedule).
 	NoSchedules bool
 	// ManualStreams reads the table's stream only when the caller asks
@@ -61,6 +66,9 @@ type Options struct {
 	SimConfig func(*wechatsim.Config)
 	// WeChatTimeout bounds each WeChat call; zero keeps the client's 10 s.
 	WeChatTimeout time.Duration
+	// Wrap, when set, wraps the API's handler (the tests record every
+	// request and answer with it, to check them against docs/openapi.yaml).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Stack is a running local wxsub.
@@ -192,7 +200,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.WeChatTimeout > 0 {
 		timeout = o.WeChatTimeout
 	}
-	bo := backend.Options{LogOutput: o.LogOutput,
+	bo := backend.Options{LogOutput: o.LogOutput, LogHandler: o.LogHandler, MetricsOutput: o.MetricsOutput,
 		HTTPClient:   &http.Client{Timeout: timeout, Transport: &s.wechatCalls},
 		TokenFetcher: refresher.Client{Call: s.invokeRefresher},
 	}
@@ -202,7 +210,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if bo.LogOutput == nil {
 		bo.LogOutput = io.Discard
 	}
-	bo.MetricsOutput = bo.LogOutput // EMF lines go where Lambda puts them: among the logs
+	if bo.MetricsOutput == nil {
+		bo.MetricsOutput = bo.LogOutput // EMF lines go where Lambda puts them: among the logs
+	}
 	var db *dynamodb.Client
 	var streams *dynamodbstreams.Client
 	if cfg.DynamoEndpoint == "" {
@@ -280,7 +290,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("localstack: API listen on %s: %w", addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	s.api = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
+	var handler http.Handler = s
+	if o.Wrap != nil {
+		handler = o.Wrap(s)
+	}
+	s.api = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		// A stalled body does not hold a connection: the whole request must
 		// arrive within ReadTimeout. API Gateway answers within its 30 s
 		// integration timeout

@@ -34,6 +34,24 @@ func (h *harness) later(d time.Duration) {
 	h.s.BroadcastQueue.Wait()
 }
 
+// fastForwardReminders runs WeChat's clock 50 times fast, and the
+// dispatcher as often, once a reminder is scheduled, until the test ends:
+// the walk-through's reminder, a minute ahead, goes out in about a second.
+func (h *harness) fastForwardReminders() {
+	ctx, stop := context.WithCancel(context.Background())
+	h.t.Cleanup(stop)
+	go func() {
+		for ; ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
+			now := h.s.Sim.Now()
+			if due, _ := h.s.Backend.Store.DueBetween(ctx, h.appid, now.Add(-time.Hour), now.Add(time.Hour)); len(due) == 0 {
+				continue
+			}
+			h.s.Sim.Advance(5 * time.Second)
+			h.s.RunSchedule(ctx, "RemindersFunction")
+		}
+	}()
+}
+
 func (h *harness) message(id string) answer {
 	h.t.Helper()
 	a := h.admin("GET", "/v1/messages/"+id, nil)
@@ -196,7 +214,11 @@ func (h *harness) waitListed(openid, status string, n int) {
 	h.t.Helper()
 	var last answer
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		last = h.admin("GET", "/v1/users/"+openid+"/messages?status="+status, nil)
+		q := ""
+		if status != "" {
+			q = "?status=" + status
+		}
+		last = h.admin("GET", "/v1/users/"+openid+"/messages"+q, nil)
 		if ms, _ := last.body["messages"].([]any); last.status == 200 && len(ms) == n {
 			return
 		}

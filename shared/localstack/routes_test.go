@@ -1,7 +1,6 @@
 package localstack_test
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,20 +15,7 @@ func TestWalkThroughRunsAsPrinted(t *testing.T) {
 	}
 	h := start(t)
 	script := h.s.WalkThrough()
-	// The reminder of step 6 is due a minute after it is scheduled: once it
-	// is, WeChat's clock runs 50 times fast and the dispatcher runs as often.
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go func() {
-		for ; ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
-			now := h.s.Sim.Now()
-			if due, _ := h.s.Backend.Store.DueBetween(ctx, h.appid, now.Add(-time.Hour), now.Add(time.Hour)); len(due) == 0 {
-				continue
-			}
-			h.s.Sim.Advance(5 * time.Second)
-			h.s.RunSchedule(ctx, "RemindersFunction")
-		}
-	}()
+	h.fastForwardReminders()
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("walk-through failed: %v\n%s\n--- script ---\n%s", err, out, script)

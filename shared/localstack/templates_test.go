@@ -297,15 +297,24 @@ func TestMakeRunShowsCatalogueAndQuota(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	h.fastForwardReminders()
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", h.s.WalkThrough()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("walk-through failed: %v\n%s", err, out)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) < 2 {
-		t.Fatalf("short output:\n%s", out)
+	// Step 5's two answers: the catalogue, then the quotas.
+	var templates, quota answer
+	for _, line := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, `{"templates":`):
+			templates = answerOf(t, line)
+		case strings.HasPrefix(line, `{"wechat":`):
+			quota = answerOf(t, line)
+		}
 	}
-	templates, quota := answerOf(t, lines[len(lines)-2]), answerOf(t, lines[len(lines)-1])
+	if templates.body == nil || quota.body == nil {
+		t.Fatalf("the walk-through did not show the catalogue and the quotas:\n%s", out)
+	}
 	checkCatalogue(t, templates)
 	send, _ := quota.body["wechat"].(map[string]any)[sendPath].(map[string]any)
 	if used, _ := send["used"].(float64); used != 2 {

@@ -26,6 +26,11 @@ type rendering struct {
 func renderWith(t *testing.T, s *source, set map[string]string) *rendering {
 	t.Helper()
 	r := &rendering{t: t, s: s, values: map[string]any{}, conds: map[string]bool{}}
+	// The pseudo parameters a condition may read, set like parameters.
+	r.values["AWS::Partition"] = "aws"
+	if v, ok := set["AWS::Partition"]; ok {
+		r.values["AWS::Partition"] = v
+	}
 	for name, p := range s.params {
 		v, ok := set[name]
 		if !ok {

@@ -57,7 +57,8 @@ Page({
       .then((res) => {
         if (res.mainSwitchOff) {
           this.setData({ switchedOff: true });
-          this.note(title + ': notifications are switched off 通知已关闭 — tap "Open settings"');
+          this.note(title + ': notifications are off for this mini-program. Tap "Open settings", switch subscription messages on, then tap "Notify me" again. '
+            + '本小程序的订阅消息已关闭：请点"打开设置"，打开订阅消息开关，再点一次"通知我"。');
           return;
         }
         res.forEach((r) => {
