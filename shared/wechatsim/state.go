@@ -43,12 +43,12 @@ func newState() *state {
 		codes:  make(map[string]*loginCode),
 
 		tickets: make(map[string]*jsTicket),
-		users:  make(map[string]*user),
-		calls:  make(map[string]int64),
-		limits: make(map[string]int64),
-		used:   make(map[string]int64),
-		faults: make(map[string][]*fault),
-		rids:   make(map[string]*ridRecord),
+		users:   make(map[string]*user),
+		calls:   make(map[string]int64),
+		limits:  make(map[string]int64),
+		used:    make(map[string]int64),
+		faults:  make(map[string][]*fault),
+		rids:    make(map[string]*ridRecord),
 
 		pushSilentGrants: true,
 	}
