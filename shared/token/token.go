@@ -117,9 +117,9 @@ type Config struct {
 	// AccessTokens is, for a JSAPITicket plane, the plane of the token the
 	// ticket is fetched with.
 	AccessTokens *Plane
-	Store         *store.Store
-	WeChat        *wechat.Client
-	Logger        *slog.Logger
+	Store        *store.Store
+	WeChat       *wechat.Client
+	Logger       *slog.Logger
 	// Metrics counts the tokens fetched (TokenRefreshes by Cause); nil for none.
 	Metrics *metrics.Writer
 	// Fetcher, when set, makes the fetches this plane needs (a bootstrap, a
