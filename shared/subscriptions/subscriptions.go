@@ -201,8 +201,11 @@ func parseReport(body reportRequest, openTag bool) (taps []tapOf, mainSwitchOff 
 			return nil, false, bad("invalid_template_id", "%q is not a template id (1-64 letters, digits, - or _)", t.templateID)
 		}
 		tap, ok := ledger.ParseTap(string(t.tap))
-		if !ok && openTag && t.tap == ledger.TapCancel {
+		if openTag && t.tap == ledger.TapCancel {
 			tap, ok = ledger.TapCancel, true
+		}
+		if openTag && tap == ledger.TapBan {
+			ok = false // the open tag's statuses are accept, reject, cancel and filter
 		}
 		if !ok && openTag {
 			return nil, false, bad("invalid_status",
