@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -292,4 +293,28 @@ func TestOfficialAccountBroadcastGoesThroughBizSend(t *testing.T) {
 		t.Errorf("%d subscribe/send calls from an official account", n)
 	}
 	_ = json.Valid
+}
+
+func TestOfficialAccountWalkThroughRunsAsPrinted(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	h := start(t, officialAccount())
+	script := h.s.WalkThrough()
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("walk-through failed: %v\n%s\n--- script ---\n%s", err, out, script)
+	}
+	text := string(out)
+	for _, want := range []string{`"errMsg":"config:ok"`, `"credits":1`, `"credits":2`, `"status":"delivered"`, `"messages":[`, "/web/demo/?sim="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the walk-through's output lacks %s:\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "HTTP 200") != 2 || strings.Count(text, "HTTP 409") != 1 || !strings.Contains(text, `"no_credit"`) {
+		t.Errorf("sends did not answer 200, 200, 409 no_credit:\n%s", text)
+	}
+	if n := h.s.Sim.Stats().Calls[wechatsim.PathBizSend]; n != 2 {
+		t.Errorf("%d bizsend calls, want 2", n)
+	}
 }
