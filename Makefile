@@ -27,8 +27,11 @@ vet:
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+# The mini-program library's tests and the web page library's (web/, for
+# official accounts); the web demo also runs in headless Chromium from Go
+# (shared/localstack, TestDemoPageInHeadlessChromium).
 test-js:
-	@if [ -d miniprogram/test ]; then node --test miniprogram/test/; else echo "no JS tests yet"; fi
+	node --test miniprogram/test/ web/test/
 
 # The Go micro-benchmarks, then cmd/wxsub-bench (load, token calls, sizes,
 # cold starts); both end up in docs/performance.md.

@@ -103,6 +103,7 @@
       connectedCallback() {
         if (this.shadowRoot) return;
         var root = this.attachShadow({ mode: 'open' });
+        this.style.display = this.style.display || 'inline-block';
         var tpl = this.querySelector('script[type="text/wxtag-template"], template');
         root.innerHTML = tpl ? (tpl.content ? '' : tpl.textContent) : '<button>订阅通知</button>';
         if (tpl && tpl.content) root.appendChild(tpl.content.cloneNode(true));
