@@ -62,6 +62,9 @@ func TestOfficialAccountFlow(t *testing.T) {
 	if s.status != 200 || s.body["openid"] != "oOfficial0000000000000000001" || s.body["token"] == nil {
 		t.Fatalf("session: %d %s", s.status, s.raw)
 	}
+	if strings.Contains(s.raw, "access_token") || strings.Contains(s.raw, "refresh_token") || len(s.body) != 3 {
+		t.Errorf("the session answer carries more than token, expires_at and openid: %s", s.raw)
+	}
 	if again := h.api("POST", "/v1/session", "", map[string]string{"code": code}); again.status != 400 || again.errCode() != "invalid_code" {
 		t.Errorf("a reused code: %d %s", again.status, again.raw)
 	}
