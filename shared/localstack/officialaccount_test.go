@@ -155,6 +155,22 @@ func TestOfficialAccountFlow(t *testing.T) {
 		t.Fatalf("ledger: %s", l.raw)
 	}
 	h.checkInvariant(u.openid, oneTime)
+
+	// 6. The user switches the notice off in WeChat's settings: the change
+	// event (the official account's push) zeroes the balance.
+	p = h.sim("POST", "/__sim/popup", map[string]any{"openid": u.openid, "results": map[string]string{oneTime: "accept"}})
+	h.api("POST", "/v1/subscriptions", u.token, map[string]any{"result": p.body, "report_id": "r-2"})
+	h.s.Sim.Flush()
+	if r := h.row(u.openid, oneTime); r.Credits != 1 {
+		t.Fatalf("credits %d before the switch, want 1", r.Credits)
+	}
+	if a := h.sim("POST", "/__sim/switch", map[string]string{"openid": u.openid, "template_id": oneTime}); a.status != 200 {
+		t.Fatalf("switch: %s", a.raw)
+	}
+	h.s.Sim.Flush()
+	if r := h.checkInvariant(u.openid, oneTime); r.Credits != 0 || r.Status != "reject" || r.Revoked != 1 {
+		t.Fatalf("after the change event: credits %d status %s revoked %d", r.Credits, r.Status, r.Revoked)
+	}
 }
 
 func TestOfficialAccountRefusesMiniProgramShapes(t *testing.T) {
