@@ -115,7 +115,8 @@ type Config struct {
 	// Kind is what the plane keeps; "" means AccessToken.
 	Kind Kind
 	// AccessTokens is, for a JSAPITicket plane, the plane of the token the
-	// ticket is fetched with.
+	// ticket is fetched with (its configuration without the Fetcher: the
+	// process that fetches the ticket gets the token itself).
 	AccessTokens *Plane
 	Store        *store.Store
 	WeChat       *wechat.Client
@@ -136,6 +137,12 @@ type Config struct {
 type Plane struct {
 	cfg   Config
 	owner string
+
+	// tokensHere is, for a JSAPITicket plane, the access_token plane its
+	// ticket fetches use: the fetch of a ticket runs in the process that
+	// fetches (the refresher), which gets its token there too, never by
+	// invoking itself through a Fetcher.
+	tokensHere *Plane
 
 	mu       sync.Mutex
 	cached   Token
@@ -168,7 +175,16 @@ func New(cfg Config) *Plane {
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	return &Plane{cfg: cfg, owner: hex.EncodeToString(b[:]), calls: map[string]*call{}}
+	p := &Plane{cfg: cfg, owner: hex.EncodeToString(b[:]), calls: map[string]*call{}}
+	if cfg.Kind == JSAPITicket && cfg.AccessTokens != nil {
+		p.tokensHere = cfg.AccessTokens
+		if cfg.AccessTokens.cfg.Fetcher != nil {
+			here := cfg.AccessTokens.cfg
+			here.Fetcher = nil
+			p.tokensHere = New(here)
+		}
+	}
+	return p
 }
 
 // usable reports whether a reader may use tok now.
@@ -412,11 +428,11 @@ func (p *Plane) fetch(ctx context.Context, prev store.TokenRecord, cause string,
 // plane (after a token error, once more with a fresh token). getticket has
 // no force mode: a forced fetch is an ordinary call, under the budget.
 func (p *Plane) ticket(ctx context.Context) (wechat.Token, error) {
-	if p.cfg.AccessTokens == nil {
+	if p.tokensHere == nil {
 		return wechat.Token{}, errors.New("token: a jsapi_ticket plane needs the access_token plane")
 	}
 	var tk wechat.Ticket
-	err := p.cfg.AccessTokens.Call(ctx, func(accessToken string) error {
+	err := p.tokensHere.Call(ctx, func(accessToken string) error {
 		var err error
 		tk, err = p.cfg.WeChat.JSAPITicket(ctx, accessToken)
 		return err
