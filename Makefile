@@ -2,7 +2,7 @@
 GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
-FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep tally jssdk
+FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep tally reminders jssdk
 
 .PHONY: run test test-go test-js vet fmt-check lint-template bench fuzz build clean
 
@@ -69,7 +69,7 @@ artifacts = $(or $(ARTIFACTS_DIR),bin/$(1))
 .PHONY: build-SessionFunction build-SubscriptionsFunction build-SendFunction build-RefreshTokenFunction FORCE
 .PHONY: build-EventsFunction
 .PHONY: build-TemplatesFunction build-QuotaFunction
-.PHONY: build-BroadcastFunction build-BroadcastWorkerFunction build-SweepFunction build-TallyFunction
+.PHONY: build-BroadcastFunction build-BroadcastWorkerFunction build-SweepFunction build-TallyFunction build-RemindersFunction
 .PHONY: build-JssdkFunction
 
 build-SessionFunction:       ; $(call lambda-build,session,$(call artifacts,session))
@@ -83,6 +83,7 @@ build-BroadcastFunction:     ; $(call lambda-build,broadcast,$(call artifacts,br
 build-BroadcastWorkerFunction: ; $(call lambda-build,broadcast-worker,$(call artifacts,broadcast-worker))
 build-SweepFunction:          ; $(call lambda-build,sweep,$(call artifacts,sweep))
 build-TallyFunction:          ; $(call lambda-build,tally,$(call artifacts,tally))
+build-RemindersFunction:      ; $(call lambda-build,reminders,$(call artifacts,reminders))
 build-JssdkFunction:          ; $(call lambda-build,jssdk,$(call artifacts,jssdk))
 
 build: $(FUNCTIONS:%=bin/%/bootstrap)

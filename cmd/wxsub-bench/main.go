@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ func main() {
 	flag.BoolVar(&c.quick, "quick", false, "a short run (about a tenth of the requests)")
 	flag.IntVar(&c.concurrency, "concurrency", 8, "concurrent requests of the load runs")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "give up after this long")
+	only := flag.String("only", "", "run one section alone and print it: reminders")
 	flag.Parse()
 	if c.url != "" && (c.sim == "" || c.adminKey == "") {
 		log.Fatal("wxsub-bench: -url needs -sim and -admin-key")
@@ -40,6 +42,14 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	switch *only {
+	case "":
+	case "reminders":
+		measureReminders(ctx, c.broadcastUsers, 300, 45, 100*time.Millisecond).write(func(f string, a ...any) { fmt.Printf(f, a...) })
+		return
+	default:
+		log.Fatalf("wxsub-bench: -only takes reminders, not %q", *only)
+	}
 
 	started := time.Now()
 	r, err := run(ctx, c)

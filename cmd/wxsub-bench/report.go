@@ -96,6 +96,7 @@ func (r *results) write(w io.Writer) error {
 	r.contention.write(p)
 	r.contention.costSection(p)
 	r.broadcast.write(p)
+	r.reminders.write(p)
 
 	p("## Token calls: the naive flow beside wxsub's\n\n")
 	p("The naive flow is what many tutorials teach: fetch a token from `GET /cgi-bin/token`, then send, for "+
@@ -257,6 +258,11 @@ func (r *results) bars() []bar {
 		out = append(out, bar{fmt.Sprintf("a %s-user broadcast reaches ≥ 90%% of %d sends/s, exact counts, nothing sent twice", comma(int64(b.users)), b.rate),
 			fmt.Sprintf("%.0f sends/s (%.0f%%), %d users reached twice", b.achieved(), 100*b.achieved()/float64(b.rate), b.twice),
 			verdict(b.twice == 0 && b.achieved() >= 0.9*float64(b.rate), "see A broadcast at scale")})
+	}
+	if m := r.reminders; m.users > 0 {
+		out = append(out, bar{fmt.Sprintf("%s reminders due in one minute all delivered within a minute of it at %d sends/s, none twice, none early", comma(int64(m.users)), m.rate),
+			fmt.Sprintf("%s delivered, the last %s after the minute began (%.0f sends/s); %d twice, %d early", comma(int64(m.delivered)), m.last.Round(100*time.Millisecond), m.achieved(), m.twice, m.early),
+			verdict(m.ok(), "see Reminders due in the same minute")})
 	}
 	var worst int64
 	var days []string

@@ -80,6 +80,7 @@ type results struct {
 	functions                         []function
 	contention                        contention
 	broadcast                         broadcastRun
+	reminders                         reminderRun
 	coldProblem                       string
 	goBench                           string
 }
@@ -115,6 +116,7 @@ func run(ctx context.Context, c config) (*results, error) {
 	}
 	r.contention = measureContention(ctx, c.contentionUsers, 2, 32)
 	r.broadcast = measureBroadcast(ctx, c.broadcastUsers, 300, 45, 100*time.Millisecond)
+	r.reminders = measureReminders(ctx, c.broadcastUsers, 300, 45, 100*time.Millisecond)
 	for _, mode := range []token.Mode{token.Stable, token.Classic} {
 		log.Printf("simulated day (%s): %d sends over 24 h", mode, c.daySends)
 		d, err := loadgen.Day(ctx, loadgen.DayOptions{

@@ -51,6 +51,8 @@ type Backend struct {
 	Metrics *metrics.Writer
 	// Sessions is nil when no SESSION_SIGNING_KEY is configured.
 	Sessions *sessiontoken.Signer
+	// Clock is the time reminders fall due by (Options.Clock).
+	Clock func() time.Time
 }
 
 // Options replaces parts of what Open builds (the local stack and tests use them).
@@ -68,6 +70,10 @@ type Options struct {
 	// refresher function named by WXSUB_REFRESHER, invoked through Lambda,
 	// or this process when none is named.
 	TokenFetcher token.Fetcher
+	// Clock is the time reminders are scheduled and fall due by; nil means
+	// time.Now. The local stack passes the simulator's clock, so that tests
+	// and `make run` move time with POST /__sim/clock.
+	Clock func() time.Time
 }
 
 // Open builds the dependencies for cfg.
@@ -107,6 +113,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 		Catalog: catalog.New(cfg.AppID, st, catalog.DefaultTTL),
 		Logger:  logger,
 		Metrics: mw,
+		Clock:   o.Clock,
 		Tokens: token.New(token.Config{
 			AppID: cfg.AppID, Secret: cfg.Secret, Mode: token.Mode(cfg.TokenMode),
 			Store: st, WeChat: wc, Logger: logger, Metrics: mw, Fetcher: fetcher,
@@ -168,7 +175,7 @@ func (b *Backend) Subscriptions() *subscriptions.Handler {
 // Messages is the send function's handler.
 func (b *Backend) Messages() *messages.Handler {
 	return &messages.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, WeChat: b.WeChat, Tokens: b.Tokens, Logger: b.Logger,
-		Metrics: b.Metrics, OfficialAccount: b.Config.OfficialAccount()}
+		Metrics: b.Metrics, Clock: b.Clock, OfficialAccount: b.Config.OfficialAccount()}
 }
 
 // Events is the events function's handler (WeChat's message push). Without
@@ -213,7 +220,7 @@ func (b *Backend) Quota() *quota.Handler {
 
 // Tally is the tally function's handler.
 func (b *Backend) Tally() *tally.Handler {
-	return &tally.Handler{Store: b.Store, Logger: b.Logger}
+	return &tally.Handler{Store: b.Store, Logger: b.Logger, Reminders: b.Messages()}
 }
 
 // Sweep is the sweep function's handler.

@@ -9,12 +9,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/wxsub/wxsub/shared/broadcasts"
+	"github.com/wxsub/wxsub/shared/reminders"
 )
 
 // Broadcasts is the broadcast functions' handler, queueing its jobs on q.
 func (b *Backend) Broadcasts(q broadcasts.Queue) *broadcasts.Handler {
 	return &broadcasts.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog,
 		Messages: b.Messages(), Queue: q, Logger: b.Logger}
+}
+
+// Reminders is the dispatcher function's handler, queueing due reminders on q.
+func (b *Backend) Reminders(q broadcasts.Queue) *reminders.Handler {
+	return &reminders.Handler{AppID: b.Config.AppID, Store: b.Store, Queue: q, Logger: b.Logger, Clock: b.Clock}
 }
 
 // SQSQueue is the broadcast job queue named by BROADCAST_QUEUE_URL.
@@ -30,11 +36,16 @@ func (b *Backend) SQSQueue(ctx context.Context) (*broadcasts.SQSQueue, error) {
 }
 
 // MustBroadcasts is Broadcasts on the SQS queue, for the functions' mains.
-func (b *Backend) MustBroadcasts() *broadcasts.Handler {
+func (b *Backend) MustBroadcasts() *broadcasts.Handler { return b.Broadcasts(b.mustSQSQueue()) }
+
+// MustReminders is Reminders on the SQS queue, for the dispatcher's main.
+func (b *Backend) MustReminders() *reminders.Handler { return b.Reminders(b.mustSQSQueue()) }
+
+func (b *Backend) mustSQSQueue() *broadcasts.SQSQueue {
 	q, err := b.SQSQueue(context.Background())
 	if err != nil {
 		b.Logger.Error("wxsub cannot start", "err", err)
 		os.Exit(1)
 	}
-	return b.Broadcasts(q)
+	return q
 }

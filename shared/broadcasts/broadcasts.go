@@ -41,10 +41,15 @@ const (
 
 // Job is one unit of queued work.
 type Job struct {
-	Type        string   `json:"type"` // "page" or "send"
-	BroadcastID string   `json:"broadcast_id"`
-	After       string   `json:"after,omitempty"`   // page: continue after this openid
-	OpenIDs     []string `json:"openids,omitempty"` // send: the users
+	Type        string   `json:"type"` // "page", "send" or "remind"
+	BroadcastID string   `json:"broadcast_id,omitempty"`
+	After       string   `json:"after,omitempty"`       // page: continue after this openid
+	OpenIDs     []string `json:"openids,omitempty"`     // send: the users
+	MessageIDs  []string `json:"message_ids,omitempty"` // remind: the due reminders, in due order
+	// NotBefore holds the job in the queue until then (SQS's DelaySeconds,
+	// at most 15 minutes): a remind job is queued up to a minute ahead and
+	// runs when its reminders fall due.
+	NotBefore time.Time `json:"-"`
 }
 
 // Queue carries jobs to the worker.
@@ -91,6 +96,8 @@ type broadcastRequest struct {
 	Lang             string                     `json:"lang"`
 	// Miniprogram is an official account's bizsend link to a mini-program page.
 	Miniprogram *wechat.MiniprogramLink `json:"miniprogram"`
+	// SendAt schedules the broadcast: it is queued at that time.
+	SendAt string `json:"send_at,omitempty"`
 }
 
 func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
@@ -106,6 +113,12 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	if err != nil {
 		return httpapi.Response{}, err
 	}
+	var sendAt time.Time
+	if body.SendAt != "" {
+		if sendAt, err = h.Messages.ParseSendAt(body.SendAt); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
 	if err := h.Messages.Validate(ctx, msg); err != nil {
 		return httpapi.Response{}, err
 	}
@@ -116,12 +129,17 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	b := store.Broadcast{
 		ID: ids.Random('b'), AppID: h.AppID, TemplateID: msg.TemplateID, Page: msg.Page,
 		MiniprogramState: msg.MiniprogramState, Lang: msg.Lang, Data: string(data), CreatedAt: time.Now().UTC(),
+		SendAt: sendAt,
 	}
 	if msg.Miniprogram != nil {
 		b.MiniprogramAppID, b.MiniprogramPage = msg.Miniprogram.AppID, msg.Miniprogram.PagePath
 	}
 	if err := h.Store.PutBroadcast(ctx, b); err != nil {
 		return httpapi.Response{}, err
+	}
+	if !sendAt.IsZero() {
+		h.Logger.InfoContext(ctx, "broadcast scheduled", "appid", h.AppID, "template", b.TemplateID, "broadcast_id", b.ID, "send_at", sendAt)
+		return httpapi.JSON(http.StatusAccepted, map[string]string{"broadcast_id": b.ID, "send_at": sendAt.UTC().Format(time.RFC3339Nano)}), nil
 	}
 	if err := h.Queue.Enqueue(ctx, Job{Type: "page", BroadcastID: b.ID}); err != nil {
 		return httpapi.Response{}, fmt.Errorf("queue broadcast %s: %w", b.ID, err)
@@ -139,14 +157,18 @@ type broadcastAnswer struct {
 	NoCredit    int64  `json:"no_credit"`
 	Failed      int64  `json:"failed"`
 	Unknown     int64  `json:"unknown"`
+	SendAt      string `json:"send_at,omitempty"`
 	CreatedAt   string `json:"created_at"`
 }
 
-// State is "queued" before the first page, "running" while users are being
-// queued or served, and "done" when every queued user has an outcome (an
-// unknown one included: its sent event may still move it to sent or failed).
+// State is "scheduled" before a scheduled broadcast's time, "queued" before
+// the first page, "running" while users are being queued or served, and
+// "done" when every queued user has an outcome (an unknown one included: its
+// sent event may still move it to sent or failed).
 func State(b store.Broadcast) string {
 	switch {
+	case !b.SendAt.IsZero() && !b.Started:
+		return "scheduled"
 	case b.FanoutDone && b.Sent+b.NoCredit+b.Failed+b.Unknown >= b.Queued:
 		return "done"
 	case b.Queued == 0 && !b.FanoutDone:
@@ -163,8 +185,15 @@ func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Respons
 	return httpapi.JSON(http.StatusOK, broadcastAnswer{
 		BroadcastID: b.ID, TemplateID: b.TemplateID, State: State(b),
 		Queued: b.Queued, Sent: b.Sent, NoCredit: b.NoCredit, Failed: b.Failed, Unknown: b.Unknown,
-		CreatedAt: b.CreatedAt.Format(time.RFC3339),
+		SendAt: sendAtOf(b), CreatedAt: b.CreatedAt.Format(time.RFC3339),
 	}), nil
+}
+
+func sendAtOf(b store.Broadcast) string {
+	if b.SendAt.IsZero() {
+		return ""
+	}
+	return b.SendAt.UTC().Format(time.RFC3339Nano)
 }
 
 // broadcast reads the broadcast the request's path names: 400
@@ -188,6 +217,9 @@ func (h *Handler) broadcast(ctx context.Context, req httpapi.Request) (store.Bro
 // Work runs one job. An error means the job should be delivered again; every
 // step is safe to repeat.
 func (h *Handler) Work(ctx context.Context, j Job) error {
+	if j.Type == "remind" {
+		return h.remind(ctx, j.MessageIDs)
+	}
 	b, err := h.Store.Broadcast(ctx, j.BroadcastID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

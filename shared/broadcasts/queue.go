@@ -30,7 +30,8 @@ func (q *SQSQueue) Enqueue(ctx context.Context, jobs ...Job) error {
 			if err != nil {
 				return fmt.Errorf("broadcasts: encode job: %w", err)
 			}
-			entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
+			entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)),
+				DelaySeconds: delaySeconds(j.NotBefore, time.Now())}
 		}
 		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: entries})
 		if err != nil {
@@ -42,6 +43,20 @@ func (q *SQSQueue) Enqueue(ctx context.Context, jobs ...Job) error {
 		jobs = jobs[n:]
 	}
 	return nil
+}
+
+// MaxDelay is the longest SQS holds a message back (DelaySeconds, "0 to 900",
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html).
+const MaxDelay = 15 * time.Minute
+
+// delaySeconds is the whole seconds from now until notBefore, rounded up so
+// that a job never runs early, within SQS's bounds.
+func delaySeconds(notBefore, now time.Time) int32 {
+	d := notBefore.Sub(now)
+	if notBefore.IsZero() || d <= 0 {
+		return 0
+	}
+	return int32(min((d+time.Second-1)/time.Second, MaxDelay/time.Second))
 }
 
 // HandleSQS is the Lambda entry point of the worker: it runs each job and
@@ -66,6 +81,9 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 // LocalQueue runs jobs in-process with a fixed number of workers, retrying a
 // failed job a few times as SQS would redeliver it. The local stack uses it.
 type LocalQueue struct {
+	// Clock is the time a job's NotBefore is measured by; nil means
+	// time.Now (the local stack sets the simulator's).
+	Clock   func() time.Time
 	ctx     context.Context
 	work    func(context.Context, Job) error
 	jobs    chan Job
@@ -89,6 +107,16 @@ func (q *LocalQueue) Enqueue(_ context.Context, jobs ...Job) error {
 	for _, j := range jobs {
 		q.pending.Add(1)
 		go func(j Job) {
+			// Held back, as SQS holds a delayed message; looked at again
+			// often, since the clock may be moved on (tests do).
+			for d := q.until(j.NotBefore); d > 0; d = q.until(j.NotBefore) {
+				select {
+				case <-time.After(min(d, 100*time.Millisecond)):
+				case <-q.ctx.Done():
+					q.pending.Done()
+					return
+				}
+			}
 			select {
 			case q.jobs <- j:
 			case <-q.ctx.Done():
@@ -97,6 +125,18 @@ func (q *LocalQueue) Enqueue(_ context.Context, jobs ...Job) error {
 		}(j)
 	}
 	return nil
+}
+
+// until is how long a job still waits for notBefore.
+func (q *LocalQueue) until(notBefore time.Time) time.Duration {
+	if notBefore.IsZero() {
+		return 0
+	}
+	now := time.Now
+	if q.Clock != nil {
+		now = q.Clock
+	}
+	return notBefore.Sub(now())
 }
 
 func (q *LocalQueue) run(ctx context.Context) {

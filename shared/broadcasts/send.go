@@ -70,12 +70,29 @@ func (h *Handler) send(ctx context.Context, b store.Broadcast, openids []string)
 	return j.finish(ctx, openids, rest, stopped)
 }
 
+// remind serves a remind job: the due reminders go out through
+// messages.Handler.SendScheduled at the same pace as broadcasts (one rate
+// for both), in the job's order. A reminder another delivery of the job
+// started or ended is skipped there, so none goes out twice.
+func (h *Handler) remind(ctx context.Context, ids []string) error {
+	pacer, release, err := h.Pacers.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	j := &sendJob{h: h, pacer: pacer, remind: true}
+	rest, stopped := j.run(ctx, ids)
+	return j.finish(ctx, ids, rest, stopped)
+}
+
 // sendJob is one run of a send job.
 type sendJob struct {
 	h     *Handler
 	b     store.Broadcast
 	data  map[string]wechat.Value
 	pacer *Pacer
+	// remind: the job's items are reminders' message ids, not a broadcast's users.
+	remind bool
 
 	mu    sync.Mutex
 	retry []string // users the store could not serve: nothing sent, nothing counted
@@ -96,7 +113,11 @@ func (j *sendJob) finish(ctx context.Context, openids, rest []string, stopped er
 		return fmt.Errorf("broadcast %s: the store was unavailable for %d of %d users", id, len(j.retry), len(openids))
 	case errors.Is(stopped, ErrNoTime):
 		h.Logger.InfoContext(ctx, "broadcast job out of time; the rest queued as a new job", "broadcast_id", id, "users", len(rest))
-		if err := h.Queue.Enqueue(ctx, Job{Type: "send", BroadcastID: id, OpenIDs: rest}); err != nil {
+		next := Job{Type: "send", BroadcastID: id, OpenIDs: rest}
+		if j.remind {
+			next = Job{Type: "remind", MessageIDs: rest}
+		}
+		if err := h.Queue.Enqueue(ctx, next); err != nil {
 			return fmt.Errorf("broadcast %s: queue the %d users left: %w", id, len(rest), err)
 		}
 		return nil
@@ -151,14 +172,20 @@ func (j *sendJob) halted() bool {
 	return j.halt != nil || j.err != nil
 }
 
-// one sends to one user and acts on the answer.
+// one sends to one user (or one reminder) and acts on the answer.
 func (j *sendJob) one(ctx context.Context, openid string) {
-	resp, err := j.h.Messages.Send(ctx, messages.Request{
-		Message: wechat.Message{ToUser: openid, TemplateID: j.b.TemplateID, Page: j.b.Page, Data: j.data,
-			MiniprogramState: j.b.MiniprogramState, Lang: j.b.Lang, Miniprogram: miniprogramLink(j.b)},
-		IdempotencyKey: IdempotencyKey(j.b.ID, openid),
-		BroadcastID:    j.b.ID,
-	})
+	var resp httpapi.Response
+	var err error
+	if j.remind {
+		resp, err = j.h.Messages.SendScheduled(ctx, openid)
+	} else {
+		resp, err = j.h.Messages.Send(ctx, messages.Request{
+			Message: wechat.Message{ToUser: openid, TemplateID: j.b.TemplateID, Page: j.b.Page, Data: j.data,
+				MiniprogramState: j.b.MiniprogramState, Lang: j.b.Lang, Miniprogram: miniprogramLink(j.b)},
+			IdempotencyKey: IdempotencyKey(j.b.ID, openid),
+			BroadcastID:    j.b.ID,
+		})
+	}
 	a := judge(resp, err)
 	switch a.verdict {
 	case served:

@@ -6,11 +6,12 @@
 // A ledger row exists per appid × openid × template. For one-time templates it
 // counts credits (one per "allow" tap) and keeps the invariant
 //
-//	granted = credits + spent + revoked
+//	granted = credits + held + spent + revoked
 //
-// where spent covers messages reserved, in flight, accepted by WeChat, unknown,
-// or answered 43101, and revoked is what a 43101, a change-event reject or the
-// main switch turned to 0.
+// where held is set aside for scheduled reminders, spent covers messages
+// reserved, in flight, accepted by WeChat, unknown, or answered 43101, and
+// revoked is what a 43101, a change-event reject or the main switch turned to
+// 0 (a reminder's held credit included).
 package ledger
 
 import (
@@ -161,6 +162,10 @@ type Row struct {
 	Granted int64
 	// Spent counts credits consumed by sends (reserved, accepted, unknown or 43101).
 	Spent int64
+	// Held counts credits set aside for scheduled reminders: no longer in
+	// Credits, not spent until the reminder's send starts. Every row keeps
+	// Granted = Credits + Held + Spent + Revoked.
+	Held int64
 	// Revoked counts credits that WeChat or the user turned to 0.
 	Revoked int64
 	// Inflight counts sends reserved and not settled yet.
@@ -193,9 +198,9 @@ func Apply(r Row, c Change) Row {
 	return r
 }
 
-// Balanced reports whether the row keeps granted = credits + spent + revoked.
+// Balanced reports whether the row keeps granted = credits + held + spent + revoked.
 func (r Row) Balanced() bool {
-	return r.Granted == r.Credits+r.Spent+r.Revoked
+	return r.Granted == r.Credits+r.Held+r.Spent+r.Revoked
 }
 
 // Refusal says why a send may not start for a row.

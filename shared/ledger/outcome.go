@@ -6,6 +6,8 @@ import "github.com/wxsub/wxsub/shared/wechat"
 type MessageStatus string
 
 const (
+	// Scheduled: a reminder whose credit is held until its send_at.
+	Scheduled MessageStatus = "scheduled"
 	// Pending: reserved, WeChat not answered yet.
 	Pending MessageStatus = "pending"
 	// Sent: WeChat answered 0.
@@ -16,6 +18,10 @@ const (
 	Failed MessageStatus = "failed"
 	// Unknown: the request reached WeChat but no answer came back.
 	Unknown MessageStatus = "unknown"
+	// Cancelled: a reminder that ended before its send started (cancelled
+	// by the caller, or its held credit revoked by a zeroing); WeChat was
+	// not called.
+	Cancelled MessageStatus = "cancelled"
 )
 
 // CreditEffect is what settling a send does to the reserved credit.

@@ -63,6 +63,11 @@ func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
 		"BroadcastFunction":       {HTTP: bc.Handle},
 		"BroadcastWorkerFunction": {Queue: bc.HandleSQS},
 		"TallyFunction":           {Stream: b.Tally().Handle},
+		"RemindersFunction": {Scheduled: func(ctx context.Context) error {
+			// The queue is the broadcasts' (set after this map is built).
+			_, err := b.Reminders(bc.Queue).Run(ctx)
+			return err
+		}},
 		"SweepFunction": {Scheduled: func(ctx context.Context) error {
 			_, err := sw.Run(ctx)
 			return err

@@ -240,19 +240,20 @@ func (h *harness) row(openid, tmpl string) ledger.Row {
 }
 
 // checkInvariant asserts the contract's ledger invariant for one row:
-// granted = credits + spent + revoked, and spent equals the messages WeChat
-// accepted (including those its sent event reported failed) plus those
-// unknown plus those answered 43101 (plus any in flight).
+// granted = credits + held + spent + revoked, spent equals the messages
+// WeChat accepted (including those its sent event reported failed) plus those
+// unknown plus those answered 43101 (plus any in flight), and held equals the
+// reminders still scheduled.
 func (h *harness) checkInvariant(openid, tmpl string) ledger.Row {
 	h.t.Helper()
 	r := h.row(openid, tmpl)
 	if r.Kind == ledger.OneTime && !r.Balanced() {
-		h.t.Fatalf("granted %d != credits %d + spent %d + revoked %d", r.Granted, r.Credits, r.Spent, r.Revoked)
+		h.t.Fatalf("granted %d != credits %d + held %d + spent %d + revoked %d", r.Granted, r.Credits, r.Held, r.Spent, r.Revoked)
 	}
-	var counted int64
+	var counted, scheduled int64
 	h.messages(openid, func(msgs []store.Message) bool {
 		r = h.row(openid, tmpl)
-		counted = 0
+		counted, scheduled = 0, 0
 		for _, m := range msgs {
 			if m.TemplateID != tmpl {
 				continue
@@ -260,11 +261,17 @@ func (h *harness) checkInvariant(openid, tmpl string) ledger.Row {
 			if m.Status == ledger.Sent || m.Status == ledger.Delivered || m.Status == ledger.Unknown || m.ErrCode == 43101 || m.Accepted {
 				counted++
 			}
+			if m.Status == ledger.Scheduled {
+				scheduled++
+			}
 		}
-		return r.Kind != ledger.OneTime || r.Spent == counted+r.Inflight
+		return r.Kind != ledger.OneTime || (r.Spent == counted+r.Inflight && r.Held == scheduled)
 	})
 	if r.Kind == ledger.OneTime && r.Spent != counted+r.Inflight {
 		h.t.Fatalf("spent %d != accepted+unknown+43101 messages %d + in flight %d", r.Spent, counted, r.Inflight)
+	}
+	if r.Kind == ledger.OneTime && r.Held != scheduled {
+		h.t.Fatalf("held %d != scheduled reminders %d", r.Held, scheduled)
 	}
 	return r
 }

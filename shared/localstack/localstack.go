@@ -205,6 +205,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		HTTPClient:   &http.Client{Timeout: timeout, Transport: &s.wechatCalls},
 		TokenFetcher: refresher.Client{Call: s.invokeRefresher},
 	}
+	if s.Sim != nil {
+		bo.Clock = s.Sim.Now // reminders fall due by WeChat's clock, which tests move
+	}
 	if bo.LogOutput == nil {
 		bo.LogOutput = io.Discard
 	}
@@ -251,6 +254,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.BroadcastQueue = broadcasts.NewLocalQueue(runCtx, s.BroadcastPace.Workers, func(ctx context.Context, j broadcasts.Job) error {
 		return deliver(withFunction(ctx, workerID), worker, j)
 	})
+	if s.Sim != nil {
+		s.BroadcastQueue.Clock = s.Sim.Now // delays are measured as reminders fall due
+	}
 	s.Broadcasts.Queue = s.BroadcastQueue
 	// The table's stream, read as Lambda's event source mapping reads it.
 	for _, fn := range tpl.Functions {

@@ -12,7 +12,9 @@ import (
 // code → POST /v1/session → two accepts in the simulated popup, each reported
 // to POST /v1/subscriptions → three sends (the third answers 409 no_credit) →
 // GET /v1/subscriptions → the simulator's inbox → the template catalogue
-// (GET /v1/templates) and the quotas (GET /v1/quota). It needs bash and curl only;
+// (GET /v1/templates) and the quotas (GET /v1/quota) → a reminder 65 seconds
+// ahead on the simulator's clock, which the dispatcher sends at its time.
+// It needs bash and curl only;
 // the tests run it verbatim. It is empty when real WeChat is configured.
 func (s *Stack) WalkThrough() string {
 	if s.Sim == nil {
@@ -50,7 +52,24 @@ func (s *Stack) WalkThrough() string {
 	fmt.Fprintf(&b, "#    follow the sends by about a second: they are kept from the table's stream).\n")
 	fmt.Fprintf(&b, "curl -s $API/v1/templates -H \"Authorization: Bearer $TOKEN\"; echo\n")
 	fmt.Fprintf(&b, "sleep 2\n")
-	fmt.Fprintf(&b, "curl -s $API/v1/quota -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/quota -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n\n")
+	fmt.Fprintf(&b, "# 6. A reminder: one more \"allow\", then a message scheduled 65 seconds ahead on WeChat's (the\n")
+	fmt.Fprintf(&b, "#    simulator's) clock: its credit is held (credits_left 0) and it is listed among the user's\n")
+	fmt.Fprintf(&b, "#    scheduled messages; the dispatcher, which runs every minute, sends it at its time\n")
+	fmt.Fprintf(&b, "#    (DELETE /v1/messages/<id> before then would cancel it and give the credit back).\n")
+	fmt.Fprintf(&b, "RESULT=$(curl -s -X POST $SIM/__sim/popup -d \"{\\\"openid\\\":\\\"$OPENID\\\",\\\"results\\\":{\\\"$TPL\\\":\\\"accept\\\"}}\")\n")
+	fmt.Fprintf(&b, "curl -s -X POST $API/v1/subscriptions -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{\\\"result\\\":$RESULT}\"; echo\n")
+	fmt.Fprintf(&b, "SEND_AT=$(curl -s \"$SIM/__sim/clock?plus_ms=65000\" | %s)\n", field("plus"))
+	fmt.Fprintf(&b, "REMINDER=$(curl -s -X POST $API/v1/messages -H \"Authorization: Bearer $ADMIN_KEY\" -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(&b, "  -d \"{\\\"touser\\\":\\\"$OPENID\\\",\\\"template_id\\\":\\\"$TPL\\\",\\\"send_at\\\":\\\"$SEND_AT\\\",\\\"data\\\":%s}\"); echo \"$REMINDER\"\n", escaped)
+	fmt.Fprintf(&b, "REMINDER_ID=$(echo \"$REMINDER\" | %s)\n", field("message_id"))
+	fmt.Fprintf(&b, "curl -s \"$API/v1/users/$OPENID/messages?status=scheduled\" -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
+	fmt.Fprintf(&b, "echo \"waiting for $SEND_AT (about a minute)...\"\n")
+	fmt.Fprintf(&b, "for i in $(seq 1 75); do\n")
+	fmt.Fprintf(&b, "  STATUS=$(curl -s $API/v1/messages/$REMINDER_ID -H \"Authorization: Bearer $ADMIN_KEY\" | %s)\n", field("status"))
+	fmt.Fprintf(&b, "  [ \"$STATUS\" = scheduled ] || [ \"$STATUS\" = pending ] || break; sleep 2\n")
+	fmt.Fprintf(&b, "done\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/messages/$REMINDER_ID -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
 	return b.String()
 }
 

@@ -53,13 +53,19 @@ type Handler struct {
 	// OfficialAccount sends through subscribe/bizsend, whose body may carry
 	// a miniprogram link; a mini-program's sends go through subscribe/send.
 	OfficialAccount bool
+	// Clock is the time reminders are scheduled by (send_at is checked
+	// against it); nil means time.Now. The local stack sets the
+	// simulator's, so that tests move time instead of waiting.
+	Clock func() time.Time
 }
 
 // Routes served by the handler.
 func (h *Handler) Routes() httpapi.Router {
 	return httpapi.Router{
-		"POST /v1/messages":     h.post,
-		"GET /v1/messages/{id}": h.get,
+		"POST /v1/messages":               h.post,
+		"GET /v1/messages/{id}":           h.get,
+		"DELETE /v1/messages/{id}":        h.cancel,
+		"GET /v1/users/{openid}/messages": h.list,
 	}
 }
 
@@ -79,6 +85,9 @@ type Body struct {
 	Lang             string                     `json:"lang"`
 	// Miniprogram is bizsend's link to a mini-program page (official accounts only).
 	Miniprogram *wechat.MiniprogramLink `json:"miniprogram"`
+	// SendAt makes the send a reminder: RFC 3339 with an offset, from
+	// MinLead to MaxLead ahead.
+	SendAt string `json:"send_at,omitempty"`
 }
 
 // sendRequest is the name the decoder and its tests use for Body.
@@ -134,6 +143,9 @@ type Request struct {
 	Message        wechat.Message
 	IdempotencyKey string
 	BroadcastID    string
+	// SendAt, when set, makes the send a reminder: its credit is held now
+	// and the message goes out at SendAt (SendScheduled).
+	SendAt time.Time
 }
 
 // parseRequest validates a send body; the error is a 4xx that says what to fix.
@@ -221,7 +233,20 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_idempotency_key",
 			"Idempotency-Key must be 1-255 visible ASCII characters")
 	}
-	return h.Send(ctx, Request{Message: msg, IdempotencyKey: key})
+	var sendAt time.Time
+	if raw.SendAt != "" {
+		if sendAt, err = ParseSendAt(raw.SendAt, h.now()); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
+	return h.Send(ctx, Request{Message: msg, IdempotencyKey: key, SendAt: sendAt})
+}
+
+func (h *Handler) now() time.Time {
+	if h.Clock != nil {
+		return h.Clock()
+	}
+	return time.Now()
 }
 
 // errFollowed asks Send to reserve again: the row's kind was corrected.
@@ -258,7 +283,9 @@ func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
 
 // Send validates the data against the catalogue and sends one message,
 // spending the user's credit exactly once: the reservation (with the pending
-// message record) is one DynamoDB transaction, the settlement another.
+// message record) is one DynamoDB transaction, the settlement another. A
+// request with SendAt is a reminder: its credit is held and Send answers
+// 202 scheduled; SendScheduled sends it at its time.
 func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
 	m := r.Message
 	now := time.Now().UTC()
@@ -286,26 +313,59 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 	}
 	rec.Kind = kind
 	warnings := dropExtra(&m, extra)
+	if !r.SendAt.IsZero() {
+		if err := h.scheduled(&rec, m, r.SendAt, warnings); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
 
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
-	rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+	res := store.Reservation{Row: rowKey, Message: rec, Window: window}
+	if !r.SendAt.IsZero() {
+		// On the store's clock (the reminders' may be another).
+		res.WriteBy = time.Now().Add(r.SendAt.Sub(h.now()) - store.HoldLead)
+	}
+	rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
 	if err = h.followKind(ctx, rowKey, kind, err); err == errFollowed {
-		rec.ReservedAt, err = h.Store.ReserveAt(ctx, store.Reservation{Row: rowKey, Message: rec, Window: window})
+		rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
 	}
 	var dup *store.DuplicateError
 	var refused *store.RefusedError
 	switch {
 	case errors.As(err, &dup):
+		if e := dup.Existing; e.AnswerStatus == http.StatusAccepted && e.OpenID == m.ToUser && e.TemplateID == m.TemplateID {
+			return h.scheduledAnswer(ctx, e, nil, true), nil // a reminder: its status now
+		}
 		return replay(dup.Existing, m)
 	case errors.As(err, &refused):
 		return h.refuse(ctx, rec, m, window, noCredit(refused.Refusal))
+	case errors.Is(err, store.ErrTooLate):
+		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_send_at",
+			"send_at came too close while the database was busy (a reminder must be held at least %s before it); nothing was scheduled: send it now or choose a later send_at", store.HoldLead)
 	case err != nil:
 		if store.MayHaveWritten(err) {
 			h.undoReservation(ctx, rowKey, rec)
 		}
 		return httpapi.Response{}, storeUnavailable(err)
 	}
+	if rec.Status == ledger.Scheduled {
+		h.Logger.InfoContext(ctx, "reminder scheduled", "appid", h.AppID, "template", m.TemplateID,
+			"message_id", rec.ID, "send_at", rec.SendAt)
+		return h.scheduledAnswer(ctx, rec, warnings, false), nil
+	}
+	// A retryable failure frees the key, so that the retry it asks for
+	// sends; a broadcast keeps its users' keys: it counts each user's
+	// outcome once and paces or stops itself on these answers (its queue
+	// runs the job again, and the replay tells it the user was served).
+	return h.deliver(ctx, rec, m, warnings, r.BroadcastID == ""), nil
+}
 
+// deliver sends a reserved message through WeChat, settles it by the
+// outcome table and returns the answer. freeKey lets a retryable failure
+// free the message's Idempotency-Key.
+func (h *Handler) deliver(ctx context.Context, rec store.Message, m wechat.Message, warnings []Warning, freeKey bool) httpapi.Response {
+	kind := rec.Kind
+	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
 	res, sendErr := h.callWeChat(ctx, m)
 	out := ledger.Decide(sendErr)
 	var tokenErr *token.NoTokenError
@@ -333,17 +393,14 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		e.Details = append(e.Details, map[string]string{"message_id": rec.ID, "status": string(out.Status)})
 		answer = e.Response()
 	}
-	rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
-	// A retryable failure frees the key, so that the retry it asks for
-	// sends; a broadcast keeps its users' keys: it counts each user's
-	// outcome once and paces or stops itself on these answers (its queue
-	// runs the job again, and the replay tells it the user was served).
-	free := out.FreesKey() && r.BroadcastID == ""
-	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec, FreeKey: free})
+	if rec.SendAt.IsZero() {
+		rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
+	} // a reminder keeps its 202: a repeat of its key is answered from the record
+	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec, FreeKey: freeKey && out.FreesKey()})
 	h.observeSend(rec, kind, out.Credit)
 	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
 		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
-	return answer, nil
+	return answer
 }
 
 // creditsLeft reads the row's balance after the reservation, for the answer
@@ -639,26 +696,46 @@ type messageAnswer struct {
 	ErrMsg      string `json:"errmsg,omitempty"`
 	WeChatMsgID string `json:"wechat_msgid,omitempty"`
 	BroadcastID string `json:"broadcast_id,omitempty"`
+	SendAt      string `json:"send_at,omitempty"`
+	Reason      string `json:"reason,omitempty"`
 	CreatedAt   string `json:"created_at"`
 	UpdatedAt   string `json:"updated_at"`
 }
 
+func answerOf(m store.Message) messageAnswer {
+	a := messageAnswer{
+		MessageID: m.ID, ToUser: m.OpenID, TemplateID: m.TemplateID, Status: string(m.Status),
+		ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, BroadcastID: m.BroadcastID, Reason: m.Reason,
+		CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: m.UpdatedAt.UTC().Format(time.RFC3339Nano),
+	}
+	if !m.SendAt.IsZero() {
+		a.SendAt = formatTime(m.SendAt)
+	}
+	return a
+}
+
 func (h *Handler) get(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+	m, err := h.message(ctx, req)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, answerOf(m)), nil
+}
+
+// message reads the message the request's path names: 400
+// invalid_message_id, 404 message_not_found (another app's too).
+func (h *Handler) message(ctx context.Context, req httpapi.Request) (store.Message, error) {
 	id := req.PathParameters["id"]
 	if !ids.Valid(id, "mk") {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_message_id",
+		return store.Message{}, httpapi.Errorf(http.StatusBadRequest, "invalid_message_id",
 			"%q is not a message id; use the message_id a send returned", id)
 	}
 	m, err := h.Store.Message(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && m.AppID != h.AppID) {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusNotFound, "message_not_found", "no message %s (records are kept 30 days)", id)
+		return store.Message{}, httpapi.Errorf(http.StatusNotFound, "message_not_found", "no message %s (records are kept 30 days)", id)
 	}
 	if err != nil {
-		return httpapi.Response{}, err
+		return store.Message{}, err
 	}
-	return httpapi.JSON(http.StatusOK, messageAnswer{
-		MessageID: m.ID, ToUser: m.OpenID, TemplateID: m.TemplateID, Status: string(m.Status),
-		ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, BroadcastID: m.BroadcastID,
-		CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: m.UpdatedAt.UTC().Format(time.RFC3339Nano),
-	}), nil
+	return m, nil
 }

@@ -41,8 +41,20 @@ var expectations = map[string]expectation{
 	"users-subscriptions-get.json": {status: 200},
 	"messages-post.json":           {status: 409, code: "no_credit"},
 	"messages-get.json":            {status: 404},
-	"refresh-token.json":           {},
-	"templates-get.json":           {status: 401},
+	"messages-delete.json":         {status: 404, code: "message_not_found"},
+	"users-messages-get.json": {status: 200, check: func(t *testing.T, body map[string]any, _ map[string]string) {
+		if ms, ok := body["messages"].([]any); !ok || len(ms) != 0 {
+			t.Errorf("a user without messages listed %v", body)
+		}
+	}},
+	// Nothing is due on a fresh table: the dispatcher queues nothing.
+	"reminders.json": {check: func(t *testing.T, body map[string]any, _ map[string]string) {
+		if body["reminders"] != float64(0) || body["broadcasts"] != float64(0) {
+			t.Errorf("the dispatcher of a fresh table answered %v, want nothing queued", body)
+		}
+	}},
+	"refresh-token.json": {},
+	"templates-get.json": {status: 401},
 	// The emulated functions serve a mini-program, which has no JS-SDK.
 	"jssdk-config.json": {status: 404, code: "not_official_account"},
 	"templates-sync.json": {status: 200, check: func(t *testing.T, body map[string]any, _ map[string]string) {

@@ -28,6 +28,10 @@ type Broadcast struct {
 	// Data is the template data as JSON ({"thing1":{"value":"..."}}).
 	Data      string    `dynamodbav:"data"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
+	// SendAt is when a scheduled broadcast starts (zero: at once); Started
+	// is set when the dispatcher queued it (StartBroadcast).
+	SendAt  time.Time `dynamodbav:"send_at,omitempty"`
+	Started bool      `dynamodbav:"started,omitempty"`
 	// FanoutDone is set once every eligible user has been queued.
 	FanoutDone bool  `dynamodbav:"fanout_done"`
 	Queued     int64 `dynamodbav:"queued"`
@@ -53,21 +57,63 @@ type broadcastItem struct {
 
 func broadcastKey(id string) map[string]types.AttributeValue { return key("B#"+id, "B") }
 
-// PutBroadcast records a new broadcast.
+// PutBroadcast records a new broadcast. A scheduled one (SendAt set) gets
+// an entry in its due minute in the same transaction, which the dispatcher
+// finds at its time.
 func (s *Store) PutBroadcast(ctx context.Context, b Broadcast) error {
+	retained := b.CreatedAt
+	if b.SendAt.After(retained) {
+		retained = b.SendAt
+	}
 	item, err := attributevalue.MarshalMap(broadcastItem{PK: "B#" + b.ID, SK: "B",
-		TTL: b.CreatedAt.Add(BroadcastRetention).Unix(), Broadcast: b})
+		TTL: retained.Add(BroadcastRetention).Unix(), Broadcast: b})
 	if err != nil {
 		return fmt.Errorf("store: encode broadcast: %w", err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
+	put := &types.Put{TableName: aws.String(s.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}
+	if b.SendAt.IsZero() {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+		})
+	} else {
+		var due map[string]types.AttributeValue
+		if due, err = attributevalue.MarshalMap(newDueItem(b.AppID, DueBroadcast, b.ID, b.SendAt)); err != nil {
+			return fmt.Errorf("store: encode due entry: %w", err)
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: put}, {Put: &types.Put{TableName: aws.String(s.table), Item: due}},
+		}})
+	}
 	if err != nil {
 		return fmt.Errorf("store: put broadcast: %w", err)
 	}
 	return nil
+}
+
+// StartBroadcast marks a scheduled broadcast started (start true), once:
+// changed is false when another run of the dispatcher started it first. With
+// start false it undoes the mark, when queuing the broadcast failed.
+func (s *Store) StartBroadcast(ctx context.Context, id string, start bool) (changed bool, err error) {
+	cond := "attribute_exists(pk) AND started = :from"
+	if start {
+		cond = "attribute_exists(pk) AND (attribute_not_exists(started) OR started = :from)"
+	}
+	values := map[string]types.AttributeValue{
+		":to": &types.AttributeValueMemberBOOL{Value: start}, ":from": &types.AttributeValueMemberBOOL{Value: !start},
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: broadcastKey(id),
+		UpdateExpression:          aws.String("SET started = :to"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: mark broadcast %s started: %w", id, err)
+	}
+	return true, nil
 }
 
 func broadcastCountsKey(id string) map[string]types.AttributeValue { return key("B#"+id, "C") }

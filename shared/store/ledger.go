@@ -36,6 +36,7 @@ type rowItem struct {
 	Credits    int64  `dynamodbav:"credits"`
 	Granted    int64  `dynamodbav:"granted"`
 	Spent      int64  `dynamodbav:"spent"`
+	Held       int64  `dynamodbav:"held"`
 	Revoked    int64  `dynamodbav:"revoked"`
 	Inflight   int64  `dynamodbav:"inflight"`
 	UpdatedAt  int64  `dynamodbav:"updated_at"`
@@ -53,7 +54,7 @@ func (it rowItem) row() ledger.Row {
 	return ledger.Row{
 		AppID: it.AppID, OpenID: it.OpenID, TemplateID: it.TemplateID,
 		Kind: ledger.Kind(it.Kind), Status: ledger.Status(it.Status),
-		Credits: it.Credits, Granted: it.Granted, Spent: it.Spent, Revoked: it.Revoked,
+		Credits: it.Credits, Granted: it.Granted, Spent: it.Spent, Held: it.Held, Revoked: it.Revoked,
 		Inflight: it.Inflight, UpdatedAt: fromMillis(it.UpdatedAt), ZeroedAt: fromMillis(it.ZeroedAt),
 		ClientPending: ledger.Unpaired{Count: it.ClientPending, At: fromMillis(it.ClientPendingAt)},
 		PushPending:   ledger.Unpaired{Count: it.PushPending, At: fromMillis(it.PushPendingAt)},
@@ -66,7 +67,7 @@ func newRowItem(k RowKey, r ledger.Row) rowItem {
 		GSI1PK: "T#" + k.AppID + "#" + k.TemplateID, GSI1SK: k.OpenID,
 		AppID: k.AppID, OpenID: k.OpenID, TemplateID: k.TemplateID,
 		Kind: string(r.Kind), Status: string(r.Status), Cost: r.Kind.Cost(),
-		Credits: r.Credits, Granted: r.Granted, Spent: r.Spent, Revoked: r.Revoked,
+		Credits: r.Credits, Granted: r.Granted, Spent: r.Spent, Held: r.Held, Revoked: r.Revoked,
 		Inflight: r.Inflight, UpdatedAt: millis(r.UpdatedAt), ZeroedAt: millis(r.ZeroedAt),
 		ClientPending: r.ClientPending.Count, ClientPendingAt: millis(r.ClientPending.At),
 		PushPending: r.PushPending.Count, PushPendingAt: millis(r.PushPending.At),

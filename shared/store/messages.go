@@ -51,6 +51,24 @@ type Message struct {
 	// again to a repeat of the same Idempotency-Key.
 	AnswerStatus int
 	Answer       string
+	// SendAt is when a reminder is due (zero for an immediate send).
+	SendAt time.Time
+	// StartedAt is when a reminder's send started (left scheduled).
+	StartedAt time.Time
+	// Request is a reminder's message as JSON (wechat.Message), kept until
+	// its send.
+	Request string
+	// Reason says why a reminder was cancelled.
+	Reason string
+}
+
+// retainedFrom is when a message's retention starts: its creation, or a
+// reminder's due time when later.
+func (m Message) retainedFrom() time.Time {
+	if m.SendAt.After(m.CreatedAt) {
+		return m.SendAt
+	}
+	return m.CreatedAt
 }
 
 type messageItem struct {
@@ -78,6 +96,10 @@ type messageItem struct {
 	ReservedAt     int64  `dynamodbav:"reserved_at,omitempty"`
 	AnswerStatus   int    `dynamodbav:"answer_status,omitempty"`
 	Answer         string `dynamodbav:"answer,omitempty"`
+	SendAt         int64  `dynamodbav:"send_at,omitempty"`
+	StartedAt      int64  `dynamodbav:"started_at,omitempty"`
+	Request        string `dynamodbav:"request,omitempty"`
+	Reason         string `dynamodbav:"reason,omitempty"`
 }
 
 func messagePK(id string) string { return "M#" + id }
@@ -87,12 +109,13 @@ func newMessageItem(m Message) messageItem {
 		PK: messagePK(m.ID), SK: "M",
 		GSI1PK: "UM#" + m.AppID + "#" + m.OpenID,
 		GSI1SK: fmt.Sprintf("%013d#%s", millis(m.CreatedAt), m.ID),
-		TTL:    m.CreatedAt.Add(MessageRetention).Unix(),
+		TTL:    m.retainedFrom().Add(MessageRetention).Unix(),
 		ID:     m.ID, AppID: m.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID, Page: m.Page,
 		Status: string(m.Status), ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, WeChatMsgID: m.WeChatMsgID, Accepted: m.Accepted,
 		IdempotencyKey: m.IdempotencyKey, BroadcastID: m.BroadcastID, Kind: string(m.Kind), Attempt: m.Attempt,
 		CreatedAt: millis(m.CreatedAt), UpdatedAt: millis(m.UpdatedAt), ReservedAt: millis(m.ReservedAt),
 		AnswerStatus: m.AnswerStatus, Answer: m.Answer,
+		SendAt: millis(m.SendAt), StartedAt: millis(m.StartedAt), Request: m.Request, Reason: m.Reason,
 	}
 }
 
@@ -104,6 +127,7 @@ func (it messageItem) message() Message {
 		Kind: ledger.Kind(it.Kind), Attempt: it.Attempt,
 		CreatedAt: fromMillis(it.CreatedAt), UpdatedAt: fromMillis(it.UpdatedAt), ReservedAt: fromMillis(it.ReservedAt),
 		AnswerStatus: it.AnswerStatus, Answer: it.Answer,
+		SendAt: fromMillis(it.SendAt), StartedAt: fromMillis(it.StartedAt), Request: it.Request, Reason: it.Reason,
 	}
 }
 
@@ -136,6 +160,11 @@ func (s *Store) Message(ctx context.Context, id string) (Message, error) {
 	return m, nil
 }
 
+// replaceable is the condition on a message id that a new send may take:
+// free, or used by a send older than the idempotency window (":cutoff") that
+// is not a reminder still waiting for its time (its credit is held).
+const replaceable = "attribute_not_exists(pk) OR (created_at < :cutoff AND #st <> :scheduled)"
+
 // DuplicateError is returned by Reserve and Remember when the message id
 // (one derived from an Idempotency-Key) is taken by a send younger than the
 // idempotency window.
@@ -165,7 +194,16 @@ type Reservation struct {
 	// Window is how long a record with the same id (one derived from an
 	// Idempotency-Key) blocks a new one; an older record is replaced.
 	Window time.Duration
+	// WriteBy is, for a reminder, the latest time (on the store's clock)
+	// its hold may be written: HoldLead before its send_at, so that the
+	// dispatcher, which reads DispatchAhead ahead, cannot have passed its
+	// due time already. A round later than that fails with ErrTooLate.
+	WriteBy time.Time
 }
+
+// ErrTooLate is returned by Reserve when a reminder's hold could not be
+// written HoldLead before its send_at (the store kept it retrying).
+var ErrTooLate = errors.New("store: the reminder's send_at came too close while its hold was retried")
 
 // Reserve spends one credit of a one-time row (or checks that a long-term
 // row is accepted), counts the send in flight, records the message as
@@ -178,12 +216,24 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) error {
 	return err
 }
 
+// A Message in status ledger.Scheduled (a reminder, with SendAt) is not
+// sent now: its credit is held (moved from credits to held) and an entry in
+// its due minute lets the dispatcher find it (reminders.go).
+//
 // ReserveAt is Reserve that also returns when the reservation was written,
 // which its settlement needs (Message.ReservedAt): the transaction may be
 // retried long after the message was created.
 func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error) {
 	m := r.Message
+	// A send in flight is counted in spent and inflight and leaves a
+	// pending marker for the sweep; a reminder holds its credit (held) and
+	// leaves an entry in its due minute for the dispatcher.
+	spend := "credits = credits - cost, spent = spent + cost, inflight = inflight + :one"
 	marker, err := attributevalue.MarshalMap(newPendingItem(m))
+	if m.Status == ledger.Scheduled {
+		spend = "credits = credits - cost, held = if_not_exists(held, :zero) + cost"
+		marker, err = attributevalue.MarshalMap(newDueItem(m.AppID, DueMessage, m.ID, m.SendAt))
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: encode pending marker: %w", err)
 	}
@@ -198,7 +248,7 @@ func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error)
 			{Update: &types.Update{
 				TableName:        aws.String(s.table),
 				Key:              key(r.Row.pk(), r.Row.sk()),
-				UpdateExpression: aws.String("SET credits = credits - cost, spent = spent + cost, inflight = inflight + :one, updated_at = :now"),
+				UpdateExpression: aws.String("SET " + spend + ", updated_at = :now"),
 				ConditionExpression: aws.String("attribute_exists(pk) AND #st <> :ban AND " +
 					"((cost = :one AND credits >= :one) OR (cost = :zero AND #st = :accept))"),
 				ExpressionAttributeNames: map[string]string{"#st": "status"},
@@ -211,8 +261,9 @@ func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error)
 			{Put: &types.Put{
 				TableName:                           aws.String(s.table),
 				Item:                                msg,
-				ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
-				ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-r.Window)))},
+				ConditionExpression:                 aws.String(replaceable),
+				ExpressionAttributeNames:            map[string]string{"#st": "status"},
+				ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-r.Window))), ":scheduled": str(string(ledger.Scheduled))},
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}},
 			{Put: &types.Put{TableName: aws.String(s.table), Item: marker}},
@@ -225,6 +276,9 @@ func (s *Store) ReserveAt(ctx context.Context, r Reservation) (time.Time, error)
 	}
 	for n := 1; ; n++ {
 		at := s.now()
+		if !r.WriteBy.IsZero() && at.After(r.WriteBy) {
+			return time.Time{}, ErrTooLate
+		}
 		if items, err = round(at); err != nil {
 			return time.Time{}, err
 		}
@@ -328,8 +382,9 @@ func (s *Store) Remember(ctx context.Context, m Message, window time.Duration) e
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.table),
 		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at < :cutoff"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-window)))},
+		ConditionExpression:                 aws.String(replaceable),
+		ExpressionAttributeNames:            map[string]string{"#st": "status"},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":cutoff": num(millis(m.CreatedAt.Add(-window))), ":scheduled": str(string(ledger.Scheduled))},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	old := conditionOld(err)
@@ -490,5 +545,5 @@ func (s *Store) UserMessages(ctx context.Context, appid, openid string) ([]Messa
 // expired reports whether a message is past its retention (its ttl); a
 // record whose key was freed (created_at 0) never expires by this test.
 func (s *Store) expired(m Message) bool {
-	return !m.CreatedAt.IsZero() && s.now().After(m.CreatedAt.Add(MessageRetention))
+	return !m.CreatedAt.IsZero() && s.now().After(m.retainedFrom().Add(MessageRetention))
 }

@@ -28,15 +28,24 @@ type pendingItem struct {
 
 func pendingPK(appid string, shard int) string { return fmt.Sprintf("P#%s#%02d", appid, shard) }
 
+// pendingKey is where m's marker lives, sorted by when its send started:
+// its creation, or a reminder's start.
 func pendingKey(m Message) (pk, sk string) {
 	h := fnv.New32a()
 	h.Write([]byte(m.ID))
-	return pendingPK(m.AppID, int(h.Sum32()%PendingShards)), fmt.Sprintf("%013d#%s", millis(m.CreatedAt), m.ID)
+	return pendingPK(m.AppID, int(h.Sum32()%PendingShards)), fmt.Sprintf("%013d#%s", millis(pendingSince(m)), m.ID)
+}
+
+func pendingSince(m Message) time.Time {
+	if !m.StartedAt.IsZero() {
+		return m.StartedAt
+	}
+	return m.CreatedAt
 }
 
 func newPendingItem(m Message) pendingItem {
 	pk, sk := pendingKey(m)
-	return pendingItem{PK: pk, SK: sk, TTL: m.CreatedAt.Add(MessageRetention).Unix(), MessageID: m.ID}
+	return pendingItem{PK: pk, SK: sk, TTL: pendingSince(m).Add(MessageRetention).Unix(), MessageID: m.ID}
 }
 
 // StalePending returns the messages of appid that are still pending although

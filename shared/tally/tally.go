@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -20,6 +21,15 @@ import (
 type Handler struct {
 	Store  *store.Store
 	Logger *slog.Logger
+	// Reminders ends the reminders whose held credit a zeroing revoked;
+	// nil leaves them to their due time, when the dispatch checks again.
+	Reminders Canceller
+}
+
+// Canceller ends the held reminders of a row that a zeroing at zeroedAt
+// revoked (messages.Handler.CancelRevoked).
+type Canceller interface {
+	CancelRevoked(ctx context.Context, k store.RowKey, zeroedAt time.Time, held int64) (int, error)
 }
 
 // Handle counts one batch of stream records.
@@ -37,6 +47,21 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) error {
 	if n < len(changes) {
 		h.Logger.InfoContext(ctx, "batch handed again: records counted before were skipped",
 			"records", len(changes), "counted_now", n)
+	}
+	// A zeroing revokes the credits held for reminders with the balance:
+	// those reminders end now rather than at their time. Ending one twice
+	// is a no-op, so a batch handed again does no harm.
+	if h.Reminders == nil {
+		return nil
+	}
+	for _, c := range changes {
+		k, at, held, ok := store.ZeroedWhileHeld(c)
+		if !ok {
+			continue
+		}
+		if _, err := h.Reminders.CancelRevoked(ctx, k, at, held); err != nil {
+			return fmt.Errorf("tally: end the reminders a zeroing revoked: %w", err)
+		}
 	}
 	return nil
 }

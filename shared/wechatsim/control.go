@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -549,6 +550,9 @@ func (s *Sim) handleReset(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleClock serves GET /__sim/clock and POST /__sim/clock {"advance_ms":N}.
+// GET with ?plus_ms=N also answers the time N ms from now as "plus", so that
+// a shell script can name a time on the simulated clock (a reminder's
+// send_at) with curl alone.
 func (s *Sim) handleClock(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		var req struct {
@@ -563,9 +567,20 @@ func (s *Sim) handleClock(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Advance(time.Duration(req.AdvanceMS) * time.Millisecond)
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Now string `json:"now"`
-	}{s.Now().Format(time.RFC3339Nano)})
+	now := s.Now()
+	answer := struct {
+		Now  string `json:"now"`
+		Plus string `json:"plus,omitempty"`
+	}{Now: now.Format(time.RFC3339Nano)}
+	if v := r.URL.Query().Get("plus_ms"); v != "" && r.Method == http.MethodGet {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 {
+			controlError(w, http.StatusBadRequest, "plus_ms must be a whole number of milliseconds >= 0")
+			return
+		}
+		answer.Plus = now.Add(time.Duration(ms) * time.Millisecond).UTC().Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // handleQuota serves POST /__sim/quota {"path","daily_limit"}.

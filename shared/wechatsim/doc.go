@@ -27,7 +27,7 @@
 //	GET  /__sim/faults             {"faults":[…]}: the rules still queued, each with the calls it has left
 //	DELETE /__sim/faults           {"cleared":N}: drops every queued rule
 //	POST /__sim/quota              {"path","daily_limit"}
-//	POST /__sim/clock              {"advance_ms"} (GET reads the simulated time)
+//	POST /__sim/clock              {"advance_ms"} (GET reads the simulated time; ?plus_ms=N adds "plus", N ms later)
 //	GET  /__sim/stats              calls per path, tokens issued, credits, deliveries, pushes
 //	POST /__sim/reset              a fresh start with the same credentials, templates and push URL:
 //	                               no tokens, users, kept choices, credits, inboxes, counters,
