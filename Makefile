@@ -2,7 +2,7 @@
 GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
-FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep tally reminders
+FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep tally reminders jssdk
 
 .PHONY: run test test-go test-js vet fmt-check lint-template bench fuzz build clean
 
@@ -27,8 +27,11 @@ vet:
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+# The mini-program library's tests and the web page library's (web/, for
+# official accounts); the web demo also runs in headless Chromium from Go
+# (shared/localstack, TestDemoPageInHeadlessChromium).
 test-js:
-	@if [ -d miniprogram/test ]; then node --test miniprogram/test/; else echo "no JS tests yet"; fi
+	node --test miniprogram/test/ web/test/
 
 # The Go micro-benchmarks, then cmd/wxsub-bench (load, token calls, sizes,
 # cold starts); both end up in docs/performance.md.
@@ -67,6 +70,7 @@ artifacts = $(or $(ARTIFACTS_DIR),bin/$(1))
 .PHONY: build-EventsFunction
 .PHONY: build-TemplatesFunction build-QuotaFunction
 .PHONY: build-BroadcastFunction build-BroadcastWorkerFunction build-SweepFunction build-TallyFunction build-RemindersFunction
+.PHONY: build-JssdkFunction
 
 build-SessionFunction:       ; $(call lambda-build,session,$(call artifacts,session))
 build-SubscriptionsFunction: ; $(call lambda-build,subscriptions,$(call artifacts,subscriptions))
@@ -80,6 +84,7 @@ build-BroadcastWorkerFunction: ; $(call lambda-build,broadcast-worker,$(call art
 build-SweepFunction:          ; $(call lambda-build,sweep,$(call artifacts,sweep))
 build-TallyFunction:          ; $(call lambda-build,tally,$(call artifacts,tally))
 build-RemindersFunction:      ; $(call lambda-build,reminders,$(call artifacts,reminders))
+build-JssdkFunction:          ; $(call lambda-build,jssdk,$(call artifacts,jssdk))
 
 build: $(FUNCTIONS:%=bin/%/bootstrap)
 

@@ -40,7 +40,11 @@ func run() error {
 	pushFormat := flag.String("push-format", "xml", "push data format: xml or json")
 	pushSecure := flag.Bool("push-secure", false, "push in secure mode (AES)")
 	latency := flag.Duration("send-latency", 0, "how long a subscribe/send is in flight (a second send to the user meanwhile gets 43108)")
+	kind := flag.String("kind", envOr("WECHAT_APP_KIND", wechatsim.KindMiniprogram), "the app played: miniprogram or official_account (env WECHAT_APP_KIND)")
 	flag.Parse()
+	if *kind != wechatsim.KindMiniprogram && *kind != wechatsim.KindOfficialAccount {
+		return fmt.Errorf("-kind %q: want miniprogram or official_account", *kind)
+	}
 
 	format := wxpush.Format(*pushFormat)
 	if format != wxpush.XML && format != wxpush.JSON {
@@ -55,6 +59,7 @@ func run() error {
 		PushFormat:     format,
 		PushSecure:     *pushSecure,
 		SendLatency:    *latency,
+		Kind:           *kind,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	if cfg.EncodingAESKey != "" {

@@ -46,7 +46,7 @@ func main() {
 	}
 	fmt.Printf("wxsub is running locally.\n\n  API        %s\n", s.URL)
 	if s.SimURL != "" {
-		fmt.Printf("  simulator  %s  (appid %s)\n", s.SimURL, s.Config.AppID)
+		fmt.Printf("  simulator  %s  (appid %s, %s)\n", s.SimURL, s.Config.AppID, s.Config.AppKind)
 	}
 	fmt.Printf("  admin key  %s  (server routes: Authorization: Bearer <admin key>)\n", s.AdminKey)
 	if s.DB != nil {

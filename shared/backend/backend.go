@@ -19,6 +19,7 @@ import (
 
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/config"
+	"github.com/wxsub/wxsub/shared/jssdk"
 	"github.com/wxsub/wxsub/shared/login"
 	"github.com/wxsub/wxsub/shared/messages"
 	"github.com/wxsub/wxsub/shared/metrics"
@@ -38,10 +39,12 @@ import (
 
 // Backend holds the dependencies shared by wxsub's functions.
 type Backend struct {
-	Config  config.Config
-	Store   *store.Store
-	WeChat  *wechat.Client
-	Tokens  *token.Plane
+	Config config.Config
+	Store  *store.Store
+	WeChat *wechat.Client
+	Tokens *token.Plane
+	// Tickets keeps an official account's jsapi_ticket; nil for a mini-program.
+	Tickets *token.Plane
 	Catalog *catalog.Catalog
 	Logger  *slog.Logger
 	// Metrics writes CloudWatch metrics (EMF lines) to Options.MetricsOutput.
@@ -118,6 +121,12 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Backend, error) {
 			Store: st, WeChat: wc, Logger: logger, Metrics: mw, Fetcher: fetcher,
 		}),
 	}
+	if cfg.OfficialAccount() {
+		b.Tickets = token.New(token.Config{
+			AppID: cfg.AppID, Secret: cfg.Secret, Kind: token.JSAPITicket, AccessTokens: b.Tokens,
+			Store: st, WeChat: wc, Logger: logger, Fetcher: fetcher,
+		})
+	}
 	if len(cfg.SessionKey) > 0 {
 		s, err := sessiontoken.NewSigner(cfg.SessionKey, cfg.SessionTTL)
 		if err != nil {
@@ -155,19 +164,20 @@ func MustFromEnv(secrets ...string) *Backend {
 
 // Login is the session function's handler.
 func (b *Backend) Login() *login.Handler {
-	return &login.Handler{AppID: b.Config.AppID, Secret: b.Config.Secret, WeChat: b.WeChat, Sessions: b.Sessions, Logger: b.Logger}
+	return &login.Handler{AppID: b.Config.AppID, Secret: b.Config.Secret, WeChat: b.WeChat, Sessions: b.Sessions, Logger: b.Logger,
+		WebOAuth: b.Config.OfficialAccount()}
 }
 
 // Subscriptions is the subscriptions function's handler.
 func (b *Backend) Subscriptions() *subscriptions.Handler {
 	return &subscriptions.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, Sessions: b.Sessions, Logger: b.Logger,
-		Metrics: b.Metrics, PushOnly: b.Config.CreditSource == config.CreditsFromPush}
+		Metrics: b.Metrics, PushOnly: b.Config.CreditSource == config.CreditsFromPush, OfficialAccount: b.Config.OfficialAccount()}
 }
 
 // Messages is the send function's handler.
 func (b *Backend) Messages() *messages.Handler {
 	return &messages.Handler{AppID: b.Config.AppID, Store: b.Store, Catalog: b.Catalog, WeChat: b.WeChat, Tokens: b.Tokens, Logger: b.Logger,
-		Metrics: b.Metrics, Clock: b.Clock}
+		Metrics: b.Metrics, Clock: b.Clock, OfficialAccount: b.Config.OfficialAccount()}
 }
 
 // Events is the events function's handler (WeChat's message push). Without
@@ -189,7 +199,12 @@ func (b *Backend) Events() *pushevents.Handler {
 
 // Refresher is the refresh-token function's handler.
 func (b *Backend) Refresher() *refresher.Handler {
-	return &refresher.Handler{AppID: b.Config.AppID, Tokens: b.Tokens, Logger: b.Logger, Store: b.Store, Metrics: b.Metrics}
+	return &refresher.Handler{AppID: b.Config.AppID, Tokens: b.Tokens, Tickets: b.Tickets, Logger: b.Logger, Store: b.Store, Metrics: b.Metrics}
+}
+
+// Jssdk is the jssdk function's handler (GET /v1/jssdk-config).
+func (b *Backend) Jssdk() *jssdk.Handler {
+	return &jssdk.Handler{AppID: b.Config.AppID, OfficialAccount: b.Config.OfficialAccount(), Tickets: b.Tickets, Logger: b.Logger}
 }
 
 // Templates is the templates function's handler (GET /v1/templates,

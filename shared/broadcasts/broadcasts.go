@@ -28,6 +28,7 @@ import (
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/messages"
 	"github.com/wxsub/wxsub/shared/store"
+	"github.com/wxsub/wxsub/shared/wechat"
 )
 
 // Sizes of the work.
@@ -93,6 +94,8 @@ type broadcastRequest struct {
 	Page             string                     `json:"page"`
 	MiniprogramState string                     `json:"miniprogram_state"`
 	Lang             string                     `json:"lang"`
+	// Miniprogram is an official account's bizsend link to a mini-program page.
+	Miniprogram *wechat.MiniprogramLink `json:"miniprogram"`
 	// SendAt schedules the broadcast: it is queued at that time.
 	SendAt string `json:"send_at,omitempty"`
 }
@@ -103,9 +106,9 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 		return httpapi.Response{}, err
 	}
 	// Validate exactly as a single send would, with a placeholder recipient.
-	msg, err := messages.ParseMessage(messages.Body{
+	msg, err := h.Messages.Parse(messages.Body{
 		ToUser: "oBroadcastValidation", TemplateID: body.TemplateID, Page: body.Page, Data: body.Data,
-		MiniprogramState: body.MiniprogramState, Lang: body.Lang,
+		MiniprogramState: body.MiniprogramState, Lang: body.Lang, Miniprogram: body.Miniprogram,
 	})
 	if err != nil {
 		return httpapi.Response{}, err
@@ -127,6 +130,9 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 		ID: ids.Random('b'), AppID: h.AppID, TemplateID: msg.TemplateID, Page: msg.Page,
 		MiniprogramState: msg.MiniprogramState, Lang: msg.Lang, Data: string(data), CreatedAt: time.Now().UTC(),
 		SendAt: sendAt,
+	}
+	if msg.Miniprogram != nil {
+		b.MiniprogramAppID, b.MiniprogramPage = msg.Miniprogram.AppID, msg.Miniprogram.PagePath
 	}
 	if err := h.Store.PutBroadcast(ctx, b); err != nil {
 		return httpapi.Response{}, err

@@ -181,7 +181,7 @@ func (j *sendJob) one(ctx context.Context, openid string) {
 	} else {
 		resp, err = j.h.Messages.Send(ctx, messages.Request{
 			Message: wechat.Message{ToUser: openid, TemplateID: j.b.TemplateID, Page: j.b.Page, Data: j.data,
-				MiniprogramState: j.b.MiniprogramState, Lang: j.b.Lang},
+				MiniprogramState: j.b.MiniprogramState, Lang: j.b.Lang, Miniprogram: miniprogramLink(j.b)},
 			IdempotencyKey: IdempotencyKey(j.b.ID, openid),
 			BroadcastID:    j.b.ID,
 		})
@@ -308,4 +308,12 @@ func judgeResponse(resp httpapi.Response) answer {
 		a.verdict = noToken
 	}
 	return a
+}
+
+// miniprogramLink is the broadcast's bizsend link to a mini-program page, or nil.
+func miniprogramLink(b store.Broadcast) *wechat.MiniprogramLink {
+	if b.MiniprogramAppID == "" {
+		return nil
+	}
+	return &wechat.MiniprogramLink{AppID: b.MiniprogramAppID, PagePath: b.MiniprogramPage}
 }

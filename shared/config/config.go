@@ -56,7 +56,22 @@ type Config struct {
 	PushMode string
 	// CreditSource is WXSUB_CREDIT_SOURCE: CreditsFromBoth or CreditsFromPush.
 	CreditSource string
+	// AppKind is WECHAT_APP_KIND: KindMiniprogram or KindOfficialAccount
+	// (a 服务号: web OAuth login, the JS-SDK's jsapi_ticket, bizsend).
+	AppKind string
 }
+
+// Values of WECHAT_APP_KIND: one stack serves one app of one kind.
+const (
+	// KindMiniprogram is a mini-program: wx.login, wx.requestSubscribeMessage, subscribe/send.
+	KindMiniprogram = "miniprogram"
+	// KindOfficialAccount is a service official account (服务号): web OAuth
+	// (snsapi_base), <wx-open-subscribe> with the JS-SDK, subscribe/bizsend.
+	KindOfficialAccount = "official_account"
+)
+
+// OfficialAccount reports whether the app is an official account.
+func (c Config) OfficialAccount() bool { return c.AppKind == KindOfficialAccount }
 
 // Values of WECHAT_PUSH_MODE and WXSUB_CREDIT_SOURCE.
 const (
@@ -75,8 +90,8 @@ const (
 
 // String describes the configuration without its secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("appid=%s api=%s token_api=%s table=%s dynamodb=%s session_ttl=%s push_mode=%s credit_source=%s",
-		c.AppID, c.APIBase, c.TokenMode, c.Table, orAWS(c.DynamoEndpoint), c.SessionTTL, c.PushMode, c.CreditSource)
+	return fmt.Sprintf("appid=%s kind=%s api=%s token_api=%s table=%s dynamodb=%s session_ttl=%s push_mode=%s credit_source=%s",
+		c.AppID, c.AppKind, c.APIBase, c.TokenMode, c.Table, orAWS(c.DynamoEndpoint), c.SessionTTL, c.PushMode, c.CreditSource)
 }
 
 func orAWS(s string) string {
@@ -135,6 +150,10 @@ func FromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
 		Refresher:         env("WXSUB_REFRESHER", ""),
 		PushMode:          env("WECHAT_PUSH_MODE", PushSecure),
 		CreditSource:      env("WXSUB_CREDIT_SOURCE", CreditsFromBoth),
+		AppKind:           env("WECHAT_APP_KIND", KindMiniprogram),
+	}
+	if c.AppKind != KindMiniprogram && c.AppKind != KindOfficialAccount {
+		return Config{}, fmt.Errorf("config: WECHAT_APP_KIND must be miniprogram or official_account, got %q", c.AppKind)
 	}
 	if c.PushMode != PushSecure && c.PushMode != PushPlaintext {
 		return Config{}, fmt.Errorf("config: WECHAT_PUSH_MODE must be secure or plaintext, got %q", c.PushMode)

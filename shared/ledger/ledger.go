@@ -77,6 +77,10 @@ const (
 	TapBan Tap = "ban"
 	// TapFilter is a "filter" popup result (a duplicate title); it changes nothing.
 	TapFilter Tap = "filter"
+	// TapCancel is a "cancel" of an official account's <wx-open-subscribe>
+	// popup (the user closed it); it changes nothing. ParseTap does not
+	// take it: mini-program popups have no such status.
+	TapCancel Tap = "cancel"
 	// TapSwitchReject is a subscribe_msg_change_event "reject": the user switched the template off.
 	TapSwitchReject Tap = "switch_reject"
 	// TapSwitchAccept is a subscribe_msg_change_event accept: the user switched

@@ -262,6 +262,10 @@ func TestEachFunctionIsGrantedWhatItCalls(t *testing.T) {
 		"TemplatesFunction dynamodb:UpdateItem table":    tokenPlane,
 		"TallyFunction dynamodb:GetItem table":           "a batch Lambda hands over again reads the marker of its first run",
 	}
+	// The JS-SDK route serves official accounts only: its grants are held to
+	// what it calls by TestOfficialAccountFunctionsAreGrantedWhatTheyCall.
+	unreached["JssdkFunction dynamodb:GetItem table"] = "official accounts only"
+	unreached["JssdkFunction lambda:InvokeFunction RefreshTokenFunction"] = "official accounts only"
 	for _, fn := range []string{"TemplatesFunction", "QuotaFunction", "BroadcastFunction", "BroadcastWorkerFunction"} {
 		unreached[fn+" lambda:InvokeFunction RefreshTokenFunction"] = "the token plane's fetches (a bootstrap or forced refresh), made by the refresher"
 	}
@@ -275,6 +279,57 @@ func TestEachFunctionIsGrantedWhatItCalls(t *testing.T) {
 			if !have[a] && unreached[key] == "" {
 				t.Errorf("template.yaml grants %s %s on %s, which it never called here: grant only what is used", fn, a.Action, a.Resource)
 			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("used: %v", used)
+	}
+}
+
+// TestOfficialAccountFunctionsAreGrantedWhatTheyCall drives an official
+// account's paths from a cold start (no token, no ticket): the JS-SDK route
+// has the refresher fetch the token and the ticket, reads the ticket item,
+// and a page's report of a refused signature has the ticket fetched again.
+// Every permission used is granted, and the JS-SDK function uses all of
+// its grants.
+func TestOfficialAccountFunctionsAreGrantedWhatTheyCall(t *testing.T) {
+	h := startFresh(t, officialAccount())
+	page := "https://shop.example.com/notify"
+	first := h.jssdkConfig(page)
+	if first.status != 200 {
+		t.Fatalf("jssdk-config from a cold start: %d %s", first.status, first.raw)
+	}
+	h.s.Sim.InvalidateTickets()
+	if a := h.jssdkConfig(page, "failed", first.body["nonceStr"].(string)); a.status != 200 || h.wxConfig(a, page) != "config:ok" {
+		t.Fatalf("repair: %d %s", a.status, a.raw)
+	}
+	u := h.login("")
+	p := h.sim("POST", "/__sim/popup", map[string]any{"openid": u.openid, "results": map[string]string{oneTime: "accept"}})
+	if a := h.api("POST", "/v1/subscriptions", u.token, map[string]any{"result": p.body, "report_id": "access-oa"}); a.status != 200 {
+		t.Fatalf("report: %d %s", a.status, a.raw)
+	}
+	if err := h.s.RunSchedule(context.Background(), "RefreshTokenFunction"); err != nil {
+		t.Fatal(err)
+	}
+	granted := grantedAccess(t)
+	used := h.s.DynamoDBAccess()
+	for fn, accesses := range used {
+		if fn == "(no function)" {
+			continue
+		}
+		for _, a := range accesses {
+			if !granted[fn][a] {
+				t.Errorf("%s calls %s on %s, which template.yaml does not grant it: it would fail in AWS", fn, a.Action, a.Resource)
+			}
+		}
+	}
+	have := map[localstack.Access]bool{}
+	for _, a := range used["JssdkFunction"] {
+		have[a] = true
+	}
+	for a := range granted["JssdkFunction"] {
+		if !have[a] {
+			t.Errorf("template.yaml grants JssdkFunction %s on %s, which it never called: grant only what is used", a.Action, a.Resource)
 		}
 	}
 	if t.Failed() {

@@ -56,6 +56,7 @@ func Functions(b *backend.Backend, bc *broadcasts.Handler) map[string]Function {
 			return err
 		}},
 		"SessionFunction":         {HTTP: b.Login().Handle},
+		"JssdkFunction":           {HTTP: b.Jssdk().Handle},
 		"SubscriptionsFunction":   {HTTP: b.Subscriptions().Handle},
 		"SendFunction":            {HTTP: b.Messages().Handle},
 		"EventsFunction":          {HTTP: b.Events().Handle},

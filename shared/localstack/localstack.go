@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -101,10 +103,12 @@ type Stack struct {
 	access accessLog
 	// wechatCalls records each function's calls to WeChat.
 	wechatCalls callLog
-	api         *http.Server
-	sim         *http.Server
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	// web serves the web page library and its demo (web/) under /web/.
+	web    http.Handler
+	api    *http.Server
+	sim    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // localProbe is how long a local broadcast worker holds its sends after
@@ -137,6 +141,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("localstack: %w", err)
 	}
 	s := &Stack{Template: tpl}
+	if dir := filepath.Join(filepath.Dir(tplPath), "web"); isDir(dir) {
+		s.web = http.StripPrefix("/web/", http.FileServer(http.Dir(dir)))
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -153,6 +160,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			PushToken: o.Getenv("WECHAT_PUSH_TOKEN"), EncodingAESKey: o.Getenv("WECHAT_ENCODING_AES_KEY"),
 			// Pushes come encrypted, in XML, as WeChat's recommended settings send them.
 			PushSecure: true,
+			// The simulator plays the kind of app the stack serves.
+			Kind: get("WECHAT_APP_KIND", wechatsim.KindMiniprogram),
 		}
 		if o.SimConfig != nil {
 			o.SimConfig(&simCfg)
@@ -503,6 +512,14 @@ func stop(srv *http.Server) error {
 // route of template.yaml, checks the admin key on IAM routes, and invokes the
 // function's handler with a payload 2.0 event.
 func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.web != nil && strings.HasPrefix(r.URL.Path, "/web/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// Not a route of template.yaml: the official account's web page
+		// (your own site in production), served from the API's origin so
+		// that the demo works against `make run`.
+		w.Header().Set("Cache-Control", "no-store")
+		s.web.ServeHTTP(w, r)
+		return
+	}
 	fn, route, params, ok := s.match(r.Method, r.URL.Path)
 	if !ok {
 		writeResponse(w, httpapi.Errorf(http.StatusNotFound, "not_found",
@@ -561,9 +578,15 @@ const (
 )
 
 // isClientRoute reports whether route is one the mini-program calls with a
-// session: no IAM, and neither the login nor WeChat's push route.
+// session: no IAM, and neither the login, the JS-SDK configuration nor
+// WeChat's push route.
 func isClientRoute(route samtemplate.Route) bool {
-	return !route.IAM && route.Path != "/v1/session" && !strings.HasPrefix(route.Path, "/v1/wechat/")
+	return !route.IAM && route.Path != "/v1/session" && route.Path != "/v1/jssdk-config" && !strings.HasPrefix(route.Path, "/v1/wechat/")
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func (s *Stack) adminAuthorized(r *http.Request) bool {

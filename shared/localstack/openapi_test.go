@@ -169,6 +169,9 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 func (c *contract) check(ctx context.Context, x exchange) error {
 	req := httptest.NewRequest(x.method, x.target, bytes.NewReader(x.reqBody))
 	req.Header = x.reqHeader.Clone()
+	if strings.HasPrefix(req.URL.Path, "/web/") {
+		return nil // the official-account demo's files, which only the local stack serves
+	}
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
 		if x.status == http.StatusNotFound && errorCode(x.respBody) == "not_found" {

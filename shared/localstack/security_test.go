@@ -24,10 +24,11 @@ import (
 // The tests of this file are the rows of docs/security.md: each attack on a
 // route, the refusal it gets, and that the refusal changed nothing.
 
-// publicRoutes need neither a session nor the admin key: logging in, and
-// WeChat's push route (which checks its own signature).
+// publicRoutes need neither a session nor the admin key: logging in, an
+// official account's page asking for its wx.config values (before it has a
+// session), and WeChat's push route (which checks its own signature).
 var publicRoutes = map[string]bool{
-	"POST /v1/session": true, "GET /v1/wechat/events": true, "POST /v1/wechat/events": true,
+	"POST /v1/session": true, "GET /v1/jssdk-config": true, "GET /v1/wechat/events": true, "POST /v1/wechat/events": true,
 }
 
 // routeBodies are well-formed bodies, so that a refusal is the attack's doing.

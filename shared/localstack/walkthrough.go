@@ -3,7 +3,6 @@ package localstack
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/wxsub/wxsub/shared/wechatsim"
@@ -21,26 +20,10 @@ func (s *Stack) WalkThrough() string {
 	if s.Sim == nil {
 		return ""
 	}
-	tpl := wechatsim.DefaultTemplates()[0]
-	for _, t := range wechatsim.DefaultTemplates() {
-		if t.ID == wechatsim.TmplOrderShipped {
-			tpl = t
-		}
+	if s.Config.OfficialAccount() {
+		return s.officialAccountWalkThrough()
 	}
-	data := map[string]map[string]string{}
-	for _, k := range tpl.Keywords {
-		v := k.Example
-		if v == "" && len(k.Enum) > 0 {
-			v = k.Enum[0]
-		}
-		data[k.Key] = map[string]string{"value": v}
-	}
-	keys := make([]string, 0, len(data))
-	for k := range data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	dataJSON, _ := json.Marshal(data)
+	tpl, dataJSON := walkTemplate()
 	field := func(name string) string {
 		return fmt.Sprintf(`grep -o '"%s":"[^"]*"' | head -n1 | cut -d'"' -f4`, name)
 	}
@@ -87,5 +70,74 @@ func (s *Stack) WalkThrough() string {
 	fmt.Fprintf(&b, "  [ \"$STATUS\" = scheduled ] || [ \"$STATUS\" = pending ] || break; sleep 2\n")
 	fmt.Fprintf(&b, "done\n")
 	fmt.Fprintf(&b, "curl -s $API/v1/messages/$REMINDER_ID -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
+	return b.String()
+}
+
+// walkTemplate is the template the walk-throughs send, and its example data as JSON.
+func walkTemplate() (wechatsim.Template, []byte) {
+	tpl := wechatsim.DefaultTemplates()[0]
+	for _, t := range wechatsim.DefaultTemplates() {
+		if t.ID == wechatsim.TmplOrderShipped {
+			tpl = t
+		}
+	}
+	data := map[string]map[string]string{}
+	for _, k := range tpl.Keywords {
+		v := k.Example
+		if v == "" && len(k.Enum) > 0 {
+			v = k.Enum[0]
+		}
+		data[k.Key] = map[string]string{"value": v}
+	}
+	dataJSON, _ := json.Marshal(data)
+	return tpl, dataJSON
+}
+
+// officialAccountWalkThrough is the walk-through of `WECHAT_APP_KIND=official_account
+// make run`: a web authorisation code from the simulator → POST /v1/session →
+// GET /v1/jssdk-config, whose signature the simulator (standing in for
+// WeChat's client) accepts → two allows in <wx-open-subscribe>, each success
+// detail reported with a report_id → three bizsends (the third answers 409
+// no_credit) → the first message delivered by WeChat's sent event → the
+// ledger through the admin key and the inbox → the demo page's URL. It needs
+// bash and curl only; the tests run it verbatim.
+func (s *Stack) officialAccountWalkThrough() string {
+	tpl, dataJSON := walkTemplate()
+	field := func(name string) string {
+		return fmt.Sprintf(`grep -o '"%s":"[^"]*"' | head -n1 | cut -d'"' -f4`, name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "API=%s\nSIM=%s\nADMIN_KEY=%s\nTPL=%s   # %s, one-time\n\n", s.URL, s.SimURL, s.AdminKey, tpl.ID, tpl.Title)
+	fmt.Fprintf(&b, "# 1. The user opens your page in WeChat; WeChat's web authorisation (snsapi_base) sends the\n")
+	fmt.Fprintf(&b, "#    browser back with a code, which the page trades for a session. The simulator hands out such a code.\n")
+	fmt.Fprintf(&b, "LOGIN=$(curl -s -X POST $SIM/__sim/login -d '{}')\n")
+	fmt.Fprintf(&b, "CODE=$(echo \"$LOGIN\" | %s); OPENID=$(echo \"$LOGIN\" | %s)\n", field("code"), field("openid"))
+	fmt.Fprintf(&b, "TOKEN=$(curl -s -X POST $API/v1/session -H 'Content-Type: application/json' -d \"{\\\"code\\\":\\\"$CODE\\\"}\" | %s)\n\n", field("token"))
+	fmt.Fprintf(&b, "# 2. The page asks for its wx.config values (the JS-SDK signature over its own URL), and WeChat's\n")
+	fmt.Fprintf(&b, "#    client (here the simulator) checks them: config:ok.\n")
+	fmt.Fprintf(&b, "PAGE=\"$API/web/demo/?code=$CODE&state=wxsub\"\n")
+	fmt.Fprintf(&b, "CONFIG=$(curl -s -G $API/v1/jssdk-config --data-urlencode \"url=$PAGE\"); echo \"$CONFIG\"\n")
+	fmt.Fprintf(&b, "curl -s -X POST $SIM/__sim/jssdk/verify -d \"${CONFIG%%\\}},\\\"url\\\":\\\"$PAGE\\\"}\"; echo\n\n")
+	fmt.Fprintf(&b, "# 3. The user taps <wx-open-subscribe> and allows, twice; the page reports each success detail as it came.\n")
+	fmt.Fprintf(&b, "for i in 1 2; do\n")
+	fmt.Fprintf(&b, "  DETAIL=$(curl -s -X POST $SIM/__sim/popup -d \"{\\\"openid\\\":\\\"$OPENID\\\",\\\"results\\\":{\\\"$TPL\\\":\\\"accept\\\"}}\")\n")
+	fmt.Fprintf(&b, "  curl -s -X POST $API/v1/subscriptions -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{\\\"result\\\":$DETAIL,\\\"report_id\\\":\\\"walk-$i\\\"}\"; echo\n")
+	fmt.Fprintf(&b, "done\n\n")
+	fmt.Fprintf(&b, "# 4. The business backend sends three notices through bizsend (a web page to open, or a mini-program\n")
+	fmt.Fprintf(&b, "#    page with \"miniprogram\":{\"appid\",\"pagepath\"}): two are delivered, the third is 409 no_credit.\n")
+	escaped := strings.ReplaceAll(string(dataJSON), `"`, `\"`)
+	fmt.Fprintf(&b, "for i in 1 2 3; do\n")
+	fmt.Fprintf(&b, "  OUT=$(curl -s -w ' HTTP %%{http_code}' -X POST $API/v1/messages -H \"Authorization: Bearer $ADMIN_KEY\" -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(&b, "    -d \"{\\\"touser\\\":\\\"$OPENID\\\",\\\"template_id\\\":\\\"$TPL\\\",\\\"page\\\":\\\"https://example.com/orders/1\\\",\\\"data\\\":%s}\"); echo \"$OUT\"\n", escaped)
+	fmt.Fprintf(&b, "  if [ $i = 1 ]; then MSG=$(echo \"$OUT\" | %s); fi\n", field("message_id"))
+	fmt.Fprintf(&b, "done\n\n")
+	fmt.Fprintf(&b, "# 5. WeChat's sent event arrives (a push to /v1/wechat/events): the first message is now delivered.\n")
+	fmt.Fprintf(&b, "sleep 1\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/messages/$MSG -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n\n")
+	fmt.Fprintf(&b, "# 6. The user's ledger as the business backend reads it, and what reached the user's WeChat.\n")
+	fmt.Fprintf(&b, "curl -s $API/v1/users/$OPENID/subscriptions -H \"Authorization: Bearer $ADMIN_KEY\"; echo\n")
+	fmt.Fprintf(&b, "curl -s \"$SIM/__sim/inbox?openid=$OPENID\"; echo\n\n")
+	fmt.Fprintf(&b, "# 7. In a browser: the demo page, with the simulator standing in for WeChat (its OAuth page and JS-SDK).\n")
+	fmt.Fprintf(&b, "echo \"open $API/web/demo/?sim=$SIM\"\n")
 	return b.String()
 }

@@ -1,6 +1,9 @@
 // Package login answers POST /v1/session: it trades a wx.login code for a
 // wxsub session token through WeChat's jscode2session. WeChat's session_key is
-// neither stored nor returned.
+// neither stored nor returned. For an official account the code is the one
+// WeChat's web authorisation (snsapi_base) put on the page's URL, traded
+// through sns/oauth2/access_token; the user's web access_token it answers is
+// dropped at once.
 package login
 
 import (
@@ -20,6 +23,9 @@ type Handler struct {
 	WeChat        *wechat.Client
 	Sessions      *sessiontoken.Signer
 	Logger        *slog.Logger
+	// WebOAuth trades codes of an official account's web authorisation
+	// (sns/oauth2/access_token) instead of wx.login codes.
+	WebOAuth bool
 }
 
 // Routes served by the handler.
@@ -51,12 +57,24 @@ func (h *Handler) session(ctx context.Context, req httpapi.Request) (httpapi.Res
 		// Refused before WeChat is called: each jscode2session call spends
 		// the app's per-minute quota, which, once spent, answers 45011 to
 		// every real user (see README, Abuse limits).
+		if h.WebOAuth {
+			return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_code",
+				"code must be the code WeChat's web authorisation put on the page's URL: 1-128 letters, digits, - or _")
+		}
 		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_code",
 			"code must be the code from wx.login: 1-128 letters, digits, - or _")
 	}
-	s, err := h.WeChat.Code2Session(ctx, h.AppID, h.Secret, body.Code)
+	var s wechat.Session
+	var err error
+	if h.WebOAuth {
+		var u wechat.WebUser
+		u, err = h.WeChat.OAuthUser(ctx, h.AppID, h.Secret, body.Code)
+		s = wechat.Session{OpenID: u.OpenID, UnionID: u.UnionID}
+	} else {
+		s, err = h.WeChat.Code2Session(ctx, h.AppID, h.Secret, body.Code)
+	}
 	if err != nil {
-		return httpapi.Response{}, loginError(err)
+		return httpapi.Response{}, h.loginError(err)
 	}
 	if !httpapi.ValidSubject(s.OpenID) {
 		// A session binds this openid; one outside WeChat's shape would be
@@ -74,10 +92,14 @@ func (h *Handler) session(ctx context.Context, req httpapi.Request) (httpapi.Res
 	}), nil
 }
 
-// loginError maps jscode2session failures to the contract's answers.
-func loginError(err error) error {
+// loginError maps jscode2session (or sns/oauth2/access_token) failures to
+// the contract's answers.
+func (h *Handler) loginError(err error) error {
 	var e *httpapi.Error
 	switch code := wechat.CodeOf(err); {
+	case (code == 40029 || code == 40163) && h.WebOAuth:
+		e = httpapi.Errorf(http.StatusBadRequest, "invalid_code",
+			"the web authorisation code is invalid, expired (5 minutes) or was already used; send the user through WeChat's authorize URL again")
 	case code == 40029 || code == 40163:
 		e = httpapi.Errorf(http.StatusBadRequest, "invalid_code",
 			"the wx.login code is invalid or was already used; call wx.login again and send the new code")

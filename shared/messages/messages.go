@@ -50,6 +50,9 @@ type Handler struct {
 	Metrics *metrics.Writer
 	// BusyRetry bounds the 43108 retries; zero means DefaultBusyRetry.
 	BusyRetry time.Duration
+	// OfficialAccount sends through subscribe/bizsend, whose body may carry
+	// a miniprogram link; a mini-program's sends go through subscribe/send.
+	OfficialAccount bool
 	// Clock is the time reminders are scheduled by (send_at is checked
 	// against it); nil means time.Now. The local stack sets the
 	// simulator's, so that tests move time instead of waiting.
@@ -80,6 +83,8 @@ type Body struct {
 	Data             map[string]json.RawMessage `json:"data"`
 	MiniprogramState string                     `json:"miniprogram_state"`
 	Lang             string                     `json:"lang"`
+	// Miniprogram is bizsend's link to a mini-program page (official accounts only).
+	Miniprogram *wechat.MiniprogramLink `json:"miniprogram"`
 	// SendAt makes the send a reminder: RFC 3339 with an offset, from
 	// MinLead to MaxLead ahead.
 	SendAt string `json:"send_at,omitempty"`
@@ -91,6 +96,42 @@ type sendRequest = Body
 // ParseMessage validates a send body's shape (not its data against the
 // template); the error is a 4xx that says what to fix.
 func ParseMessage(b Body) (wechat.Message, error) { return parseRequest(b) }
+
+// Parse is ParseMessage for this handler's kind of app: only an official
+// account's bizsend body may carry miniprogram.
+func (h *Handler) Parse(b Body) (wechat.Message, error) {
+	if b.Miniprogram != nil && !h.OfficialAccount {
+		return wechat.Message{}, httpapi.Errorf(http.StatusBadRequest, "unknown_field",
+			"miniprogram is not a field of this request; remove it (only an official account's bizsend takes it)")
+	}
+	m, err := parseRequest(b)
+	if err != nil || b.Miniprogram == nil {
+		return m, err
+	}
+	if !validAppID(b.Miniprogram.AppID) {
+		return wechat.Message{}, httpapi.Errorf(http.StatusBadRequest, "invalid_miniprogram",
+			"miniprogram.appid must be the linked mini-program's AppID (wx and 16 hex digits)")
+	}
+	if p := b.Miniprogram.PagePath; p == "" || len(p) > 1024 {
+		return wechat.Message{}, httpapi.Errorf(http.StatusBadRequest, "invalid_miniprogram",
+			"miniprogram.pagepath must be a page of that mini-program, at most 1024 characters (e.g. pages/order?id=1)")
+	}
+	m.Miniprogram = &wechat.MiniprogramLink{AppID: b.Miniprogram.AppID, PagePath: b.Miniprogram.PagePath}
+	return m, nil
+}
+
+// validAppID reports whether s is shaped like an AppID: wx and 16 hex digits.
+func validAppID(s string) bool {
+	if len(s) != 18 || s[:2] != "wx" {
+		return false
+	}
+	for _, r := range s[2:] {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 var (
 	states = map[string]bool{"": true, "developer": true, "trial": true, "formal": true}
@@ -183,7 +224,7 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	if err := httpapi.Decode(req, &raw, 16<<10); err != nil {
 		return httpapi.Response{}, err
 	}
-	msg, err := parseRequest(raw)
+	msg, err := h.Parse(raw)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -524,7 +565,11 @@ func (h *Handler) callWeChat(ctx context.Context, m wechat.Message) (wechat.Send
 		backoff := 100 * time.Millisecond
 		for {
 			var err error
-			res, err = h.WeChat.SendSubscribe(ctx, accessToken, m)
+			if h.OfficialAccount {
+				res, err = h.WeChat.BizSend(ctx, accessToken, m.Biz())
+			} else {
+				res, err = h.WeChat.SendSubscribe(ctx, accessToken, m)
+			}
 			if ledger.Decide(err).Retry != ledger.RetryBackoff {
 				return err
 			}

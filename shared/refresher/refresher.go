@@ -3,6 +3,7 @@
 // WeChat's token APIs: the other functions invoke it synchronously when they
 // need a token fetched (the first one, or one to replace a token WeChat
 // refused), so only this function needs an IP on the account's whitelist.
+// For an official account it keeps the JS-SDK's jsapi_ticket the same way.
 package refresher
 
 import (
@@ -31,7 +32,10 @@ const AgeAlarm = 117 * time.Minute
 type Handler struct {
 	AppID  string
 	Tokens *token.Plane
-	Logger *slog.Logger
+	// Tickets is the jsapi_ticket plane of an official account; nil for a
+	// mini-program.
+	Tickets *token.Plane
+	Logger  *slog.Logger
 	// Store and Metrics, when set, make every run emit TokenAgeSeconds: how
 	// long ago the stored token was fetched.
 	Store   *store.Store
@@ -50,6 +54,10 @@ type Result struct {
 	// Error says why a fetch asked for by another function was refused:
 	// "force_budget" or "unavailable" (see Client).
 	Error string `json:"error,omitempty"`
+	// TicketRefreshed and TicketVersion say what a scheduled run did to an
+	// official account's jsapi_ticket.
+	TicketRefreshed bool  `json:"ticket_refreshed,omitempty"`
+	TicketVersion   int64 `json:"ticket_version,omitempty"`
 }
 
 // Request is the function's input: the schedule's {"job":"refresh-token"},
@@ -83,7 +91,18 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Result, error
 // (the force budget spent, no token in time) is an answer, not a failure of
 // the function.
 func (h *Handler) fetch(ctx context.Context, req token.FetchRequest) (Result, error) {
-	v, err := h.Tokens.FetchFor(ctx, req)
+	plane := h.Tokens
+	switch req.Kind {
+	case "", token.AccessToken:
+	case token.JSAPITicket:
+		if h.Tickets == nil {
+			return Result{}, fmt.Errorf("refresher: a jsapi_ticket was asked for, but this app is not an official account")
+		}
+		plane = h.Tickets
+	default:
+		return Result{}, fmt.Errorf("refresher: unknown kind %q", req.Kind)
+	}
+	v, err := plane.FetchFor(ctx, req)
 	switch {
 	case errors.Is(err, token.ErrForceBudget):
 		h.Logger.WarnContext(ctx, "token fetch refused", "appid", h.AppID, "cause", req.Cause, "err", err)
@@ -108,8 +127,19 @@ func (h *Handler) refresh(ctx context.Context) (Result, error) {
 	}
 	h.Logger.InfoContext(ctx, "token refresh", "appid", h.AppID, "refreshed", res.Refreshed,
 		"version", res.Version, "remaining_s", int64(res.Remaining.Seconds()), "age_s", int64(age.Seconds()))
-	return Result{Refreshed: res.Refreshed, Version: res.Version, RemainingSeconds: int64(res.Remaining.Seconds()),
-		AgeSeconds: int64(age.Seconds())}, nil
+	out := Result{Refreshed: res.Refreshed, Version: res.Version, RemainingSeconds: int64(res.Remaining.Seconds()),
+		AgeSeconds: int64(age.Seconds())}
+	if h.Tickets != nil {
+		tr, err := h.Tickets.Refresh(ctx)
+		if err != nil {
+			h.Logger.ErrorContext(ctx, "jsapi_ticket refresh failed", "appid", h.AppID, "err", err)
+			return Result{}, fmt.Errorf("refresh jsapi_ticket: %w", err)
+		}
+		h.Logger.InfoContext(ctx, "jsapi_ticket refresh", "appid", h.AppID, "refreshed", tr.Refreshed,
+			"version", tr.Version, "remaining_s", int64(tr.Remaining.Seconds()))
+		out.TicketRefreshed, out.TicketVersion = tr.Refreshed, tr.Version
+	}
+	return out, nil
 }
 
 const (

@@ -165,3 +165,56 @@ func TestOtherFunctionsFetchThroughTheRefresher(t *testing.T) {
 		t.Errorf("%d stable_token calls, want 2 (the bootstrap and one forced refresh)", n)
 	}
 }
+
+// An official account's other functions get the jsapi_ticket the same way:
+// the refresher fetches it (with its own access_token) and they read the item.
+func TestOtherFunctionsFetchTheTicketThroughTheRefresher(t *testing.T) {
+	ctx := context.Background()
+	sim := wechatsim.New(wechatsim.Config{Kind: wechatsim.KindOfficialAccount})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	tb := localdb.NewTestTable(t)
+	st := store.New(tb.Client, tb.Name)
+	cfg := sim.Config()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	planes := func(wc *wechat.Client, f token.Fetcher) (*token.Plane, *token.Plane) {
+		tokens := token.New(token.Config{AppID: cfg.AppID, Secret: cfg.Secret, Store: st, WeChat: wc, Logger: logger, Fetcher: f})
+		return tokens, token.New(token.Config{AppID: cfg.AppID, Secret: cfg.Secret, Store: st, WeChat: wc, Logger: logger, Fetcher: f,
+			Kind: token.JSAPITicket, AccessTokens: tokens})
+	}
+	tokens, tickets := planes(wechat.NewClient(srv.URL, nil), nil)
+	h := &refresher.Handler{AppID: cfg.AppID, Logger: logger, Tokens: tokens, Tickets: tickets}
+	_, other := planes(wechat.NewClient("http://127.0.0.1:1", nil), refresher.Client{
+		Call: func(ctx context.Context, payload []byte) ([]byte, error) {
+			res, err := h.Handle(ctx, payload)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(res)
+		},
+	})
+	tk, err := other.Get(ctx)
+	if err != nil || tk.Value == "" {
+		t.Fatalf("ticket bootstrap through the refresher: %v", err)
+	}
+	const page = "https://shop.example.com/p"
+	if sim.VerifyConfig(cfg.AppID, 1, "n", wechatsim.JSSDKSignature(tk.Value, "n", 1, page), page) != "config:ok" {
+		t.Fatal("the ticket does not sign")
+	}
+	sim.InvalidateTickets()
+	fresh, err := other.ReportBad(ctx, tk)
+	if err != nil || fresh.Version <= tk.Version {
+		t.Fatalf("ticket repair through the refresher: %v", err)
+	}
+	if sim.VerifyConfig(cfg.AppID, 1, "n", wechatsim.JSSDKSignature(fresh.Value, "n", 1, page), page) != "config:ok" {
+		t.Fatal("the repaired ticket does not sign")
+	}
+	// The schedule keeps both: a run on a fresh item changes nothing.
+	res, err := h.Handle(ctx, json.RawMessage(`{"job":"refresh-token"}`))
+	if err != nil || res.TicketRefreshed || res.TicketVersion != fresh.Version {
+		t.Fatalf("scheduled run: %+v %v", res, err)
+	}
+	if n := sim.Stats().Calls[wechatsim.PathGetTicket]; n != 2 {
+		t.Errorf("%d getticket calls, want 2", n)
+	}
+}

@@ -55,6 +55,8 @@ var expectations = map[string]expectation{
 	}},
 	"refresh-token.json": {},
 	"templates-get.json": {status: 401},
+	// The emulated functions serve a mini-program, which has no JS-SDK.
+	"jssdk-config.json": {status: 404, code: "not_official_account"},
 	"templates-sync.json": {status: 200, check: func(t *testing.T, body map[string]any, _ map[string]string) {
 		ts, _ := body["templates"].([]any)
 		if len(ts) == 0 {

@@ -77,6 +77,7 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		"WECHAT_TOKEN_API":    "stable",
 		"WECHAT_PUSH_MODE":    "secure",
 		"WXSUB_CREDIT_SOURCE": "both",
+		"WECHAT_APP_KIND":     "miniprogram",
 		"WECHAT_API_BASE":     simSrv.URL,
 		"SESSION_TTL":         "168h",
 		"WXSUB_SECRETS":       "", // locally the secrets are in the environment

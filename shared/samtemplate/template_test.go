@@ -337,6 +337,7 @@ func TestHTTPAPI(t *testing.T) {
 // routes check the session token, the WeChat route the push signature.
 var publicRoutes = []string{
 	"POST /v1/session",
+	"GET /v1/jssdk-config",
 	"POST /v1/subscriptions",
 	"GET /v1/subscriptions",
 	"GET /v1/templates",
@@ -366,6 +367,7 @@ func TestTheContractsRoutesAndSchedules(t *testing.T) {
 	}
 	for key, fn := range map[string]string{
 		"POST /v1/session":                     "SessionFunction",
+		"GET /v1/jssdk-config":                 "JssdkFunction",
 		"POST /v1/subscriptions":               "SubscriptionsFunction",
 		"GET /v1/subscriptions":                "SubscriptionsFunction",
 		"GET /v1/users/{openid}/subscriptions": "SubscriptionsFunction",
@@ -406,7 +408,7 @@ func TestFunctions(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s.dir, fn.CodeDir, "main.go")); err != nil {
 			t.Errorf("%s: %v", fn.LogicalID, err)
 		}
-		for _, v := range []string{"TABLE_NAME", "WECHAT_APPID", "WECHAT_TOKEN_API", "WECHAT_API_BASE", "SESSION_TTL", "WXSUB_SECRETS", "WECHAT_PUSH_MODE", "WXSUB_CREDIT_SOURCE"} {
+		for _, v := range []string{"TABLE_NAME", "WECHAT_APPID", "WECHAT_TOKEN_API", "WECHAT_API_BASE", "SESSION_TTL", "WXSUB_SECRETS", "WECHAT_PUSH_MODE", "WXSUB_CREDIT_SOURCE", "WECHAT_APP_KIND"} {
 			if fn.Env[v] == "" {
 				// A function that never calls WeChat empties WXSUB_SECRETS
 				// explicitly: it reads no secret and is granted none.

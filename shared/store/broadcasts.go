@@ -21,6 +21,10 @@ type Broadcast struct {
 	Page             string `dynamodbav:"page,omitempty"`
 	MiniprogramState string `dynamodbav:"miniprogram_state,omitempty"`
 	Lang             string `dynamodbav:"lang,omitempty"`
+	// MiniprogramAppID and MiniprogramPage are an official account's
+	// bizsend link to a mini-program page ("" for none).
+	MiniprogramAppID string `dynamodbav:"miniprogram_appid,omitempty"`
+	MiniprogramPage  string `dynamodbav:"miniprogram_pagepath,omitempty"`
 	// Data is the template data as JSON ({"thing1":{"value":"..."}}).
 	Data      string    `dynamodbav:"data"`
 	CreatedAt time.Time `dynamodbav:"created_at"`

@@ -12,7 +12,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// TokenRecord is the app's one shared access_token item.
+// Items of the token plane, one each per app: the access_token and, for an
+// official account, the JS-SDK's jsapi_ticket. Both follow the same
+// discipline (version, lease, force budget) and are read with the same
+// methods, the ticket's through the ...Of variants.
+const (
+	TokenItem  = "TOKEN"
+	TicketItem = "TICKET"
+)
+
+// TokenRecord is one of the app's shared token-plane items (the
+// access_token, or the jsapi_ticket in Token).
 type TokenRecord struct {
 	Token     string
 	ExpiresAt time.Time
@@ -62,12 +72,33 @@ func decodeToken(av map[string]types.AttributeValue) (TokenRecord, error) {
 	return it.record(), nil
 }
 
-func tokenKey(appid string) map[string]types.AttributeValue { return key("A#"+appid, "TOKEN") }
+func tokenKey(appid, item string) map[string]types.AttributeValue { return key("A#"+appid, item) }
 
 // Token reads the app's token item; ErrNotFound before the first fetch.
 func (s *Store) Token(ctx context.Context, appid string) (TokenRecord, error) {
+	return s.TokenOf(ctx, appid, TokenItem)
+}
+
+// LeaseToken is LeaseTokenOf for the access_token.
+func (s *Store) LeaseToken(ctx context.Context, appid, owner string, version int64, now, until time.Time) (TokenRecord, error) {
+	return s.LeaseTokenOf(ctx, appid, TokenItem, owner, version, now, until)
+}
+
+// SaveToken is SaveTokenOf for the access_token.
+func (s *Store) SaveToken(ctx context.Context, appid, owner string, rec TokenRecord) (TokenRecord, error) {
+	return s.SaveTokenOf(ctx, appid, TokenItem, owner, rec)
+}
+
+// ReleaseTokenLease is ReleaseTokenLeaseOf for the access_token.
+func (s *Store) ReleaseTokenLease(ctx context.Context, appid, owner string) error {
+	return s.ReleaseTokenLeaseOf(ctx, appid, TokenItem, owner)
+}
+
+// TokenOf reads the app's token-plane item (TokenItem or TicketItem);
+// ErrNotFound before the first fetch.
+func (s *Store) TokenOf(ctx context.Context, appid, item string) (TokenRecord, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: tokenKey(appid), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: tokenKey(appid, item), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return TokenRecord{}, fmt.Errorf("store: get token: %w", err)
@@ -82,13 +113,13 @@ func (s *Store) Token(ctx context.Context, appid string) (TokenRecord, error) {
 // or the token already moved past the version the caller saw.
 var ErrLeaseHeld = errors.New("store: token lease held or token already rotated")
 
-// LeaseToken takes the right to fetch a new token for the app until until,
-// if the stored version is still version (0: no token yet) and no lease is
-// held at now. It returns the record as it was before the lease.
-func (s *Store) LeaseToken(ctx context.Context, appid, owner string, version int64, now, until time.Time) (TokenRecord, error) {
+// LeaseTokenOf takes the right to fetch a new value of item for the app
+// until until, if the stored version is still version (0: none yet) and no
+// lease is held at now. It returns the record as it was before the lease.
+func (s *Store) LeaseTokenOf(ctx context.Context, appid, item, owner string, version int64, now, until time.Time) (TokenRecord, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
-		Key:              tokenKey(appid),
+		Key:              tokenKey(appid, item),
 		UpdateExpression: aws.String("SET lease_owner = :o, lease_until = :u, version = if_not_exists(version, :zero)"),
 		ConditionExpression: aws.String("(attribute_not_exists(pk) OR version = :v) AND " +
 			"(attribute_not_exists(lease_until) OR lease_until < :now)"),
@@ -110,12 +141,13 @@ func (s *Store) LeaseToken(ctx context.Context, appid, owner string, version int
 	return decodeToken(out.Attributes)
 }
 
-// SaveToken stores a freshly fetched token, bumps the version and ends the
-// lease, if owner still holds it. The returned record is what was stored.
-func (s *Store) SaveToken(ctx context.Context, appid, owner string, rec TokenRecord) (TokenRecord, error) {
+// SaveTokenOf stores a freshly fetched value of item, bumps the version
+// and ends the lease, if owner still holds it. The returned record is what
+// was stored.
+func (s *Store) SaveTokenOf(ctx context.Context, appid, item, owner string, rec TokenRecord) (TokenRecord, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table),
-		Key:       tokenKey(appid),
+		Key:       tokenKey(appid, item),
 		UpdateExpression: aws.String("SET #tok = :t, expires_at = :e, fetched_at = :f, cause = :c, " +
 			"version = version + :one, lease_until = :zero, lease_owner = :none, " +
 			"force_day = :fd, force_count = :fc, last_force_at = :lf"),
@@ -137,11 +169,12 @@ func (s *Store) SaveToken(ctx context.Context, appid, owner string, rec TokenRec
 	return decodeToken(out.Attributes)
 }
 
-// ReleaseTokenLease gives the lease up without a new token (the fetch failed).
-func (s *Store) ReleaseTokenLease(ctx context.Context, appid, owner string) error {
+// ReleaseTokenLeaseOf gives the lease on item up without a new value (the
+// fetch failed).
+func (s *Store) ReleaseTokenLeaseOf(ctx context.Context, appid, item, owner string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),
-		Key:                 tokenKey(appid),
+		Key:                 tokenKey(appid, item),
 		UpdateExpression:    aws.String("SET lease_until = :zero, lease_owner = :none"),
 		ConditionExpression: aws.String("lease_owner = :o"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{

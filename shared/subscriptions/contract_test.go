@@ -28,7 +28,7 @@ func TestReportContractWithTheClientLibrary(t *testing.T) {
 		t.Fatal("no cases")
 	}
 	for i, c := range file.Cases {
-		taps, off, err := parseReport(reportRequest{Result: c.Result})
+		taps, off, err := parseReport(reportRequest{Result: c.Result}, false)
 		if err != nil || off {
 			t.Fatalf("case %d: %v (main switch off %v)", i, err, off)
 		}

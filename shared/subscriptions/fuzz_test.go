@@ -22,7 +22,7 @@ func decodeReport(body []byte) ([]tapOf, bool, error) {
 	if herr := httpapi.Decode(req, &r, 8<<10); herr != nil {
 		return nil, false, herr
 	}
-	return parseReport(r)
+	return parseReport(r, false)
 }
 
 // FuzzReport: a report body, raw popup result or normalised list, is either

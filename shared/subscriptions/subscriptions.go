@@ -39,6 +39,10 @@ type Handler struct {
 	// PushOnly is WXSUB_CREDIT_SOURCE=push: a report records statuses but
 	// grants no one-time credit; only WeChat's popup events do.
 	PushOnly bool
+	// OfficialAccount takes reports of <wx-open-subscribe>'s success detail
+	// (errMsg "subscribe:ok", subscribeDetails) instead of
+	// wx.requestSubscribeMessage's object.
+	OfficialAccount bool
 }
 
 // Routes served by the handler.
@@ -121,7 +125,9 @@ type tapOf struct {
 
 // parseReport turns either accepted body shape into taps, or a 400 that says
 // what to fix. mainSwitchOff is set for a failed call with errCode 20004.
-func parseReport(body reportRequest) (taps []tapOf, mainSwitchOff bool, err error) {
+// openTag takes an official account's <wx-open-subscribe> detail as the
+// result, and its statuses (cancel besides the others).
+func parseReport(body reportRequest, openTag bool) (taps []tapOf, mainSwitchOff bool, err error) {
 	bad := func(code, format string, args ...any) error {
 		return httpapi.Errorf(http.StatusBadRequest, code, format, args...)
 	}
@@ -160,6 +166,12 @@ func parseReport(body reportRequest) (taps []tapOf, mainSwitchOff bool, err erro
 			return nil, false, httpapi.Errorf(http.StatusUnprocessableEntity, "subscribe_failed",
 				"wx.requestSubscribeMessage failed with errCode %d; only a success object or errCode 20004 (main switch off) can be recorded", code)
 		}
+		if openTag {
+			if taps, err = openTagTaps(body.Result, errMsg); err != nil {
+				return nil, false, err
+			}
+			break
+		}
 		if !strings.HasPrefix(errMsg, "requestSubscribeMessage:ok") {
 			return nil, false, bad("invalid_result",
 				`result must be the success object of wx.requestSubscribeMessage, with errMsg "requestSubscribeMessage:ok"`)
@@ -189,6 +201,16 @@ func parseReport(body reportRequest) (taps []tapOf, mainSwitchOff bool, err erro
 			return nil, false, bad("invalid_template_id", "%q is not a template id (1-64 letters, digits, - or _)", t.templateID)
 		}
 		tap, ok := ledger.ParseTap(string(t.tap))
+		if openTag && t.tap == ledger.TapCancel {
+			tap, ok = ledger.TapCancel, true
+		}
+		if openTag && tap == ledger.TapBan {
+			ok = false // the open tag's statuses are accept, reject, cancel and filter
+		}
+		if !ok && openTag {
+			return nil, false, bad("invalid_status",
+				"the status of %s must be accept, reject, cancel or filter, got %q", t.templateID, t.tap)
+		}
 		if !ok {
 			return nil, false, bad("invalid_status",
 				"the status of %s must be accept (or acceptWithAudio, acceptWithAlert, acceptWithForcePush), reject, ban or filter, got %q", t.templateID, t.tap)
@@ -230,7 +252,7 @@ func (h *Handler) report(ctx context.Context, req httpapi.Request) (httpapi.Resp
 	if herr := httpapi.Decode(req, &body, 8<<10); herr != nil {
 		return httpapi.Response{}, herr
 	}
-	taps, off, err := parseReport(body)
+	taps, off, err := parseReport(body, h.OfficialAccount)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -433,4 +455,61 @@ func (h *Handler) list(ctx context.Context, openid string) (httpapi.Response, er
 		return httpapi.Response{}, err
 	}
 	return httpapi.JSON(http.StatusOK, listAnswer{OpenID: openid, Subscriptions: entries}), nil
+}
+
+// openTagTaps reads the success detail of an official account's
+// <wx-open-subscribe> button: {"errMsg":"subscribe:ok","subscribeDetails":
+// "<JSON string>"}, where subscribeDetails maps each template id to a JSON
+// string holding {"status":"accept"} (a worked answer:
+// https://segmentfault.com/a/1190000044178916). A value that is already an
+// object, or a bare status string, is read too (clients that parsed it
+// once).
+func openTagTaps(result map[string]json.RawMessage, errMsg string) ([]tapOf, error) {
+	bad := func(format string, args ...any) error {
+		return httpapi.Errorf(http.StatusBadRequest, "invalid_result", format, args...)
+	}
+	if !strings.HasPrefix(errMsg, "subscribe:ok") {
+		return nil, bad(`result must be the detail of <wx-open-subscribe>'s success event, with errMsg "subscribe:ok"`)
+	}
+	for k := range result {
+		if k != "errMsg" && k != "subscribeDetails" {
+			return nil, bad("result has an unknown field %q; send the success event's detail as it came", k)
+		}
+	}
+	var text string
+	if json.Unmarshal(result["subscribeDetails"], &text) != nil || text == "" {
+		return nil, bad("result.subscribeDetails must be the JSON string the success event carries")
+	}
+	var details map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &details); err != nil || details == nil {
+		return nil, bad("result.subscribeDetails must hold a JSON object of template ids")
+	}
+	var taps []tapOf
+	for id, raw := range details {
+		st, ok := detailStatus(raw)
+		if !ok {
+			return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_status",
+				`result.subscribeDetails.%s must be a JSON string holding {"status":"accept|reject|cancel|filter"}`, id)
+		}
+		taps = append(taps, tapOf{templateID: id, tap: ledger.Tap(st)})
+	}
+	return taps, nil
+}
+
+// detailStatus reads one template's value of subscribeDetails.
+func detailStatus(raw json.RawMessage) (string, bool) {
+	var obj struct {
+		Status *string `json:"status"`
+	}
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		if json.Unmarshal([]byte(text), &obj) == nil && obj.Status != nil {
+			return *obj.Status, true
+		}
+		return text, !strings.HasPrefix(strings.TrimSpace(text), "{")
+	}
+	if json.Unmarshal(raw, &obj) == nil && obj.Status != nil {
+		return *obj.Status, true
+	}
+	return "", false
 }

@@ -18,6 +18,13 @@
 // and forced refreshes to it (the refresher, invoked synchronously), which
 // runs them with FetchFor under the same lease and budget, and then reads the
 // item.
+//
+// An official account's JS-SDK ticket (jsapi_ticket) lives beside the token
+// under the same discipline: a Plane of Kind JSAPITicket keeps it in its own
+// item, fetched with the access_token of another Plane by the same refresher,
+// refreshed on the same schedule before it expires, and repaired once by a
+// forced fetch under the same lease and budget when a page reports that
+// WeChat refused a signature made from it.
 package token
 
 import (
@@ -46,6 +53,17 @@ const (
 	// Classic uses GET /cgi-bin/token; each call replaces the previous token,
 	// which keeps working for 5 minutes.
 	Classic Mode = "classic"
+)
+
+// Kind is what a Plane keeps.
+type Kind string
+
+const (
+	// AccessToken is the app's access_token (the default).
+	AccessToken Kind = "access_token"
+	// JSAPITicket is an official account's JS-SDK jsapi_ticket, fetched
+	// with an access_token (GET /cgi-bin/ticket/getticket?type=jsapi).
+	JSAPITicket Kind = "jsapi_ticket"
 )
 
 // Budget limits of forced refreshes, from WeChat's stable_token rules.
@@ -94,9 +112,15 @@ func (t Token) String() string { return fmt.Sprintf("token(v%d)", t.Version) }
 type Config struct {
 	AppID, Secret string
 	Mode          Mode
-	Store         *store.Store
-	WeChat        *wechat.Client
-	Logger        *slog.Logger
+	// Kind is what the plane keeps; "" means AccessToken.
+	Kind Kind
+	// AccessTokens is, for a JSAPITicket plane, the plane of the token the
+	// ticket is fetched with (its configuration without the Fetcher: the
+	// process that fetches the ticket gets the token itself).
+	AccessTokens *Plane
+	Store        *store.Store
+	WeChat       *wechat.Client
+	Logger       *slog.Logger
 	// Metrics counts the tokens fetched (TokenRefreshes by Cause); nil for none.
 	Metrics *metrics.Writer
 	// Fetcher, when set, makes the fetches this plane needs (a bootstrap, a
@@ -113,6 +137,12 @@ type Config struct {
 type Plane struct {
 	cfg   Config
 	owner string
+
+	// tokensHere is, for a JSAPITicket plane, the access_token plane its
+	// ticket fetches use: the fetch of a ticket runs in the process that
+	// fetches (the refresher), which gets its token there too, never by
+	// invoking itself through a Fetcher.
+	tokensHere *Plane
 
 	mu       sync.Mutex
 	cached   Token
@@ -131,6 +161,9 @@ func New(cfg Config) *Plane {
 	if cfg.Mode == "" {
 		cfg.Mode = Stable
 	}
+	if cfg.Kind == "" {
+		cfg.Kind = AccessToken
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -142,7 +175,16 @@ func New(cfg Config) *Plane {
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	return &Plane{cfg: cfg, owner: hex.EncodeToString(b[:]), calls: map[string]*call{}}
+	p := &Plane{cfg: cfg, owner: hex.EncodeToString(b[:]), calls: map[string]*call{}}
+	if cfg.Kind == JSAPITicket && cfg.AccessTokens != nil {
+		p.tokensHere = cfg.AccessTokens
+		if cfg.AccessTokens.cfg.Fetcher != nil {
+			here := cfg.AccessTokens.cfg
+			here.Fetcher = nil
+			p.tokensHere = New(here)
+		}
+	}
+	return p
 }
 
 // usable reports whether a reader may use tok now.
@@ -151,8 +193,29 @@ func (p *Plane) usable(tok Token, readAt time.Time) bool {
 	if tok.Value == "" || !now.Before(tok.ExpiresAt.Add(-readerMargin)) {
 		return false
 	}
-	return p.cfg.Mode != Classic || now.Before(readAt.Add(classicReread))
+	return !p.rereads() || now.Before(readAt.Add(classicReread))
 }
+
+// rereads reports whether a fetch may hand out a new value while the old
+// one still works for a while, so that readers re-read the item often: a
+// classic token, and a ticket (WeChat does not say whether getticket
+// replaces the previous ticket).
+func (p *Plane) rereads() bool { return p.cfg.Mode == Classic || p.cfg.Kind == JSAPITicket }
+
+// stable reports whether the plane keeps a stable_token, which WeChat
+// renews only in the last 5 minutes of the current one.
+func (p *Plane) stable() bool { return p.cfg.Kind == AccessToken && p.cfg.Mode == Stable }
+
+// item is the store item the plane keeps.
+func (p *Plane) item() string {
+	if p.cfg.Kind == JSAPITicket {
+		return store.TicketItem
+	}
+	return store.TokenItem
+}
+
+// Kind is what the plane keeps.
+func (p *Plane) Kind() Kind { return p.cfg.Kind }
 
 // Get returns a valid token: from memory when it is fresh (no I/O), else from
 // the shared item, else, when no usable token is stored yet, by fetching one
@@ -166,7 +229,7 @@ func (p *Plane) Get(ctx context.Context) (Token, error) {
 	}
 	p.mu.Unlock()
 	return p.collapse(ctx, "get", func(ctx context.Context) (Token, error) {
-		rec, err := p.cfg.Store.Token(ctx, p.cfg.AppID)
+		rec, err := p.cfg.Store.TokenOf(ctx, p.cfg.AppID, p.item())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return Token{}, fmt.Errorf("token: read: %w", err)
 		}
@@ -190,7 +253,7 @@ func (p *Plane) ReportBad(ctx context.Context, bad Token) (Token, error) {
 	}
 	p.mu.Unlock()
 	return p.collapse(ctx, fmt.Sprintf("bad-%d", bad.Version), func(ctx context.Context) (Token, error) {
-		rec, err := p.cfg.Store.Token(ctx, p.cfg.AppID)
+		rec, err := p.cfg.Store.TokenOf(ctx, p.cfg.AppID, p.item())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return Token{}, fmt.Errorf("token: read: %w", err)
 		}
@@ -199,7 +262,7 @@ func (p *Plane) ReportBad(ctx context.Context, bad Token) (Token, error) {
 			p.remember(tok)
 			return tok, nil
 		}
-		p.cfg.Logger.Warn("access_token reported bad", "appid", p.cfg.AppID, "version", bad.Version)
+		p.cfg.Logger.Warn(string(p.cfg.Kind)+" reported bad", "appid", p.cfg.AppID, "version", bad.Version)
 		return p.fetchUnderLease(ctx, rec.Version, "bad_token", true)
 	})
 }
@@ -252,11 +315,13 @@ type Fetcher interface {
 }
 
 // FetchRequest is what a plane asks its Fetcher for: a token newer than
-// version Seen, for Cause ("bootstrap", "bad_token"), forced or not.
+// version Seen, for Cause ("bootstrap", "bad_token"), forced or not. Kind
+// is JSAPITicket when the ticket is asked for ("" is the access_token).
 type FetchRequest struct {
 	Seen  int64  `json:"seen"`
 	Cause string `json:"cause"`
 	Force bool   `json:"force"`
+	Kind  Kind   `json:"kind,omitempty"`
 }
 
 // FetchFor runs a fetch a Fetcher asked for, in this process, under the
@@ -281,7 +346,11 @@ func (p *Plane) fetchUnderLease(ctx context.Context, seen int64, cause string, f
 	if p.cfg.Fetcher == nil {
 		return p.fetchHere(ctx, seen, cause, force)
 	}
-	if err := p.cfg.Fetcher.Fetch(ctx, FetchRequest{Seen: seen, Cause: cause, Force: force}); err != nil {
+	req := FetchRequest{Seen: seen, Cause: cause, Force: force}
+	if p.cfg.Kind != AccessToken {
+		req.Kind = p.cfg.Kind
+	}
+	if err := p.cfg.Fetcher.Fetch(ctx, req); err != nil {
 		return Token{}, fmt.Errorf("token: %s fetch by the refresher: %w", cause, err)
 	}
 	return p.waitForNewer(ctx, seen)
@@ -291,7 +360,7 @@ func (p *Plane) fetchUnderLease(ctx context.Context, seen int64, cause string, f
 // version seen; otherwise it waits for the winner's token.
 func (p *Plane) fetchHere(ctx context.Context, seen int64, cause string, force bool) (Token, error) {
 	now := p.cfg.Now()
-	prev, err := p.cfg.Store.LeaseToken(ctx, p.cfg.AppID, p.owner, seen, now, now.Add(leaseTTL))
+	prev, err := p.cfg.Store.LeaseTokenOf(ctx, p.cfg.AppID, p.item(), p.owner, seen, now, now.Add(leaseTTL))
 	if errors.Is(err, store.ErrLeaseHeld) {
 		return p.waitForNewer(ctx, seen)
 	}
@@ -300,7 +369,7 @@ func (p *Plane) fetchHere(ctx context.Context, seen int64, cause string, force b
 	}
 	rec, err := p.fetch(ctx, prev, cause, force)
 	if err != nil {
-		if rerr := p.cfg.Store.ReleaseTokenLease(context.WithoutCancel(ctx), p.cfg.AppID, p.owner); rerr != nil {
+		if rerr := p.cfg.Store.ReleaseTokenLeaseOf(context.WithoutCancel(ctx), p.cfg.AppID, p.item(), p.owner); rerr != nil {
 			p.cfg.Logger.Error("release token lease", "appid", p.cfg.AppID, "err", rerr)
 		}
 		return Token{}, err
@@ -330,9 +399,12 @@ func (p *Plane) fetch(ctx context.Context, prev store.TokenRecord, cause string,
 	}
 	var wt wechat.Token
 	var err error
-	if p.cfg.Mode == Classic {
+	switch {
+	case p.cfg.Kind == JSAPITicket:
+		wt, err = p.ticket(ctx)
+	case p.cfg.Mode == Classic:
 		wt, err = p.cfg.WeChat.Token(ctx, p.cfg.AppID, p.cfg.Secret)
-	} else {
+	default:
 		wt, err = p.cfg.WeChat.StableToken(ctx, p.cfg.AppID, p.cfg.Secret, force)
 	}
 	if err != nil {
@@ -342,21 +414,37 @@ func (p *Plane) fetch(ctx context.Context, prev store.TokenRecord, cause string,
 	next.ExpiresAt = now.Add(wt.ExpiresIn)
 	next.FetchedAt = now
 	next.Cause = cause
-	saved, err := p.cfg.Store.SaveToken(ctx, p.cfg.AppID, p.owner, next)
+	saved, err := p.cfg.Store.SaveTokenOf(ctx, p.cfg.AppID, p.item(), p.owner, next)
 	if err != nil {
 		return store.TokenRecord{}, fmt.Errorf("token: save: %w", err)
 	}
 	p.cfg.Metrics.Count(metrics.TokenRefreshes, 1, metrics.Dim{Name: metrics.Cause, Value: cause})
-	p.cfg.Logger.Info("access_token refreshed", "appid", p.cfg.AppID, "cause", cause,
+	p.cfg.Logger.Info(string(p.cfg.Kind)+" refreshed", "appid", p.cfg.AppID, "cause", cause,
 		"version", saved.Version, "expires_in_s", int(wt.ExpiresIn.Seconds()), "forced", force)
 	return saved, nil
+}
+
+// ticket gets a jsapi_ticket with the access_token of the AccessTokens
+// plane (after a token error, once more with a fresh token). getticket has
+// no force mode: a forced fetch is an ordinary call, under the budget.
+func (p *Plane) ticket(ctx context.Context) (wechat.Token, error) {
+	if p.tokensHere == nil {
+		return wechat.Token{}, errors.New("token: a jsapi_ticket plane needs the access_token plane")
+	}
+	var tk wechat.Ticket
+	err := p.tokensHere.Call(ctx, func(accessToken string) error {
+		var err error
+		tk, err = p.cfg.WeChat.JSAPITicket(ctx, accessToken)
+		return err
+	})
+	return wechat.Token{AccessToken: tk.Ticket, ExpiresIn: tk.ExpiresIn}, err
 }
 
 // waitForNewer polls the item until its version moves past seen.
 func (p *Plane) waitForNewer(ctx context.Context, seen int64) (Token, error) {
 	deadline := p.cfg.Now().Add(waitLimit)
 	for {
-		rec, err := p.cfg.Store.Token(ctx, p.cfg.AppID)
+		rec, err := p.cfg.Store.TokenOf(ctx, p.cfg.AppID, p.item())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return Token{}, fmt.Errorf("token: read: %w", err)
 		}
@@ -387,20 +475,20 @@ type RefreshResult struct {
 // WeChat only issues a new token during the last 5 minutes of the current one,
 // so the job waits (bounded by ctx) for that window to open.
 func (p *Plane) Refresh(ctx context.Context) (RefreshResult, error) {
-	rec, err := p.cfg.Store.Token(ctx, p.cfg.AppID)
+	rec, err := p.cfg.Store.TokenOf(ctx, p.cfg.AppID, p.item())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return RefreshResult{}, fmt.Errorf("token: read: %w", err)
 	}
 	now := p.cfg.Now()
 	remaining := rec.ExpiresAt.Sub(now)
 	ahead := schedulePeriod + 90*time.Second
-	if p.cfg.Mode == Classic {
+	if !p.stable() {
 		ahead = schedulePeriod + stableWindow + 60*time.Second
 	}
 	if rec.Token != "" && remaining > ahead {
 		return RefreshResult{Version: rec.Version, Remaining: remaining}, nil
 	}
-	if rec.Token != "" && p.cfg.Mode == Stable && remaining > stableWindow {
+	if rec.Token != "" && p.stable() && remaining > stableWindow {
 		// Wait until WeChat will hand out the next token.
 		if err := p.cfg.Sleep(ctx, remaining-stableWindow+5*time.Second); err != nil {
 			return RefreshResult{}, fmt.Errorf("token: wait for the refresh window: %w", err)

@@ -800,3 +800,57 @@ func FuzzSendSubscribeAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestOAuthUser(t *testing.T) {
+	// The answer carries the user's web access_token and refresh_token:
+	// neither may come out of the client.
+	f := newWxFake(t, 200, `{"access_token":"USERTOKEN","expires_in":7200,"refresh_token":"REFRESH","openid":"OPENID","scope":"snsapi_base"}`)
+	u, err := newWxClient(t, f.URL, 0).OAuthUser(context.Background(), wxAppID, wxSecret, wxCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u != (wechat.WebUser{OpenID: "OPENID", Scope: "snsapi_base"}) {
+		t.Errorf("got %+v", u)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", u), "USERTOKEN") || strings.Contains(fmt.Sprintf("%+v", u), "REFRESH") {
+		t.Error("the user's token leaked into the answer")
+	}
+	wxCheckRequest(t, f.only(t), "GET", "/sns/oauth2/access_token", url.Values{
+		"appid": {wxAppID}, "secret": {wxSecret}, "code": {wxCode}, "grant_type": {"authorization_code"},
+	})
+}
+
+func TestOAuthUserErrors(t *testing.T) {
+	for body, code := range map[string]int{
+		`{"errcode":40029,"errmsg":"invalid code"}`:      40029,
+		`{"errcode":40163,"errmsg":"code been used"}`:    40163,
+		`{"access_token":"X","expires_in":7200}`:         0, // no openid
+		`{"errcode":40125,"errmsg":"invalid appsecret"}`: 40125,
+	} {
+		f := newWxFake(t, 200, body)
+		_, err := newWxClient(t, f.URL, 0).OAuthUser(context.Background(), wxAppID, wxSecret, wxCode)
+		if err == nil || wechat.CodeOf(err) != code {
+			t.Errorf("%s: got %v (code %d), want code %d", body, err, wechat.CodeOf(err), code)
+		}
+		wxNoSecrets(t, err)
+	}
+}
+
+func TestJSAPITicket(t *testing.T) {
+	f := newWxFake(t, 200, `{"errcode":0,"errmsg":"ok","ticket":"bxLdikRXVbTPdHSM05e5u5sUoXNKd8","expires_in":7200}`)
+	tk, err := newWxClient(t, f.URL, 0).JSAPITicket(context.Background(), wxToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Ticket != "bxLdikRXVbTPdHSM05e5u5sUoXNKd8" || tk.ExpiresIn != 2*time.Hour {
+		t.Errorf("got %+v", tk)
+	}
+	wxCheckRequest(t, f.only(t), "GET", "/cgi-bin/ticket/getticket", url.Values{"access_token": {wxToken}, "type": {"jsapi"}})
+
+	f = newWxFake(t, 200, `{"errcode":40001,"errmsg":"invalid credential, access_token is invalid or not latest"}`)
+	_, err = newWxClient(t, f.URL, 0).JSAPITicket(context.Background(), wxToken)
+	if wechat.ClassOf(err) != wechat.ClassToken {
+		t.Errorf("40001: class %v (%v), want ClassToken", wechat.ClassOf(err), err)
+	}
+	wxNoSecrets(t, err)
+}

@@ -19,6 +19,15 @@ type Message struct {
 	Data             map[string]Value `json:"data"`
 	MiniprogramState string           `json:"miniprogram_state,omitempty"` // developer, trial or formal (default)
 	Lang             string           `json:"lang,omitempty"`              // zh_CN (default), en_US, zh_HK or zh_TW
+	// Miniprogram is only for an official account's message (see Biz):
+	// subscribe/send has no such field.
+	Miniprogram *MiniprogramLink `json:"miniprogram,omitempty"`
+}
+
+// Biz returns m as an official account's bizsend body.
+func (m Message) Biz() BizMessage {
+	return BizMessage{ToUser: m.ToUser, TemplateID: m.TemplateID, Page: m.Page, Miniprogram: m.Miniprogram,
+		Data: m.Data, MiniprogramState: m.MiniprogramState, Lang: m.Lang}
 }
 
 // MiniprogramLink points an Official Account message at a mini-program page.

@@ -21,6 +21,8 @@ const (
 	PathClearQuota   = "/cgi-bin/clear_quota"
 	PathClearQuotaV2 = "/cgi-bin/clear_quota/v2"
 	PathRIDGet       = "/cgi-bin/openapi/rid/get"
+	PathOAuthToken   = "/sns/oauth2/access_token"
+	PathGetTicket    = "/cgi-bin/ticket/getticket"
 )
 
 const (
@@ -45,6 +47,10 @@ var apiLimits = map[string]struct{ daily, perMinute int64 }{
 	PathClearQuota:   {100, 100},
 	PathClearQuotaV2: {100, 100},
 	PathRIDGet:       {defaultDailyLimit, defaultRatePerMin},
+	PathOAuthToken:   {defaultDailyLimit, defaultRatePerMin},
+	// No limit for getticket is published for service accounts; every
+	// guide stresses that it is small and the ticket must be cached.
+	PathGetTicket: {2000, 2000},
 }
 
 // An answer is what a WeChat API handler produced: the body and, for pushes

@@ -29,6 +29,8 @@ func (s *Sim) routes() {
 		PathClearQuota:   s.clearQuota,
 		PathClearQuotaV2: s.clearQuotaV2,
 		PathRIDGet:       s.ridGet,
+		PathOAuthToken:   s.oauthToken,
+		PathGetTicket:    s.getTicket,
 	} {
 		s.mux.Handle(path, s.api(path, h))
 	}
@@ -47,6 +49,10 @@ func (s *Sim) routes() {
 	s.mux.HandleFunc("GET /__sim/clock", s.handleClock)
 	s.mux.HandleFunc("POST /__sim/clock", s.handleClock)
 	s.mux.HandleFunc("POST /__sim/quota", s.handleQuota)
+	s.mux.HandleFunc("GET /connect/oauth2/authorize", s.handleAuthorize)
+	s.mux.HandleFunc("GET /__sim/jweixin.js", s.handleJWeixin)
+	s.mux.HandleFunc("POST /__sim/jssdk/verify", s.handleVerifyConfig)
+	s.mux.HandleFunc("POST /__sim/tickets/invalidate", s.handleInvalidateTickets)
 }
 
 // decodeControl strictly decodes the JSON object of a control request into
@@ -99,11 +105,12 @@ func (s *Sim) handleConfig(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		AppID          string `json:"appid"`
 		Secret         string `json:"secret"`
+		Kind           string `json:"kind"`
 		PushToken      string `json:"push_token"`
 		EncodingAESKey string `json:"encoding_aes_key"`
 		PushURL        string `json:"push_url"`
 		Templates      []tmpl `json:"templates"`
-	}{cfg.AppID, cfg.Secret, cfg.PushToken, cfg.EncodingAESKey, cfg.PushURL, ts})
+	}{cfg.AppID, cfg.Secret, cfg.Kind, cfg.PushToken, cfg.EncodingAESKey, cfg.PushURL, ts})
 }
 
 // handleLogin serves POST /__sim/login {"openid"?} → {"code","openid"}.
@@ -210,9 +217,13 @@ func (s *Sim) popup(req PopupRequest) (PopupResult, []*pushJob, error) {
 	if openid == "" {
 		return nil, nil, errors.New("wechatsim: popup needs an openid")
 	}
+	statuses, scene := popupStatuses, 0
+	if s.officialAccount() {
+		statuses, scene = openTagStatuses, popupSceneWebPage
+	}
 	for id, st := range results {
-		if !slices.Contains(popupStatuses, st) {
-			return nil, nil, fmt.Errorf("wechatsim: popup result %q for %s: want one of %s", st, id, strings.Join(popupStatuses, ", "))
+		if !slices.Contains(statuses, st) {
+			return nil, nil, fmt.Errorf("wechatsim: popup result %q for %s: want one of %s", st, id, strings.Join(statuses, ", "))
 		}
 	}
 	asked := map[string]bool{}
@@ -228,6 +239,9 @@ func (s *Sim) popup(req PopupRequest) (PopupResult, []*pushJob, error) {
 	}
 	slices.Sort(ids)
 	fail := func(code int) (PopupResult, []*pushJob, error) {
+		if s.officialAccount() {
+			return PopupResult{"errMsg": "subscribe:fail " + popupFailures[code], "errCode": code}, nil, nil
+		}
 		return PopupResult{"errMsg": "requestSubscribeMessage:fail " + popupFailures[code], "errCode": code}, nil, nil
 	}
 	switch {
@@ -271,7 +285,7 @@ func (s *Sim) popup(req PopupRequest) (PopupResult, []*pushJob, error) {
 			u.kept[id] = st
 		}
 		res[id] = st
-		if st == "filter" {
+		if st == "filter" || st == "cancel" {
 			continue
 		}
 		sub := u.subs[id]
@@ -287,10 +301,13 @@ func (s *Sim) popup(req PopupRequest) (PopupResult, []*pushJob, error) {
 			}
 		}
 		if (isAccept(st) || st == "reject") && (!silent || pushSilent) {
-			items = append(items, wxpush.Item{TemplateID: id, Status: st, PopupScene: 0})
+			items = append(items, wxpush.Item{TemplateID: id, Status: st, PopupScene: scene})
 		}
 	}
 	s.mu.Unlock()
+	if s.officialAccount() {
+		res = openTagDetail(res)
+	}
 	return res, s.pusher.prepare(openid, wxpush.EventPopup, items), nil
 }
 
@@ -315,6 +332,10 @@ func (s *Sim) handlePopup(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.decodeControl(w, r, &req) {
 		return
+	}
+	if req.OpenID == "" && s.officialAccount() {
+		// The stand-in JS-SDK's button: the browser's WeChat user.
+		req.OpenID = browserUser(r)
 	}
 	res, jobs, err := s.popup(PopupRequest{OpenID: req.OpenID, Results: req.Results, TmplIDs: req.TmplIDs, Keep: req.Keep})
 	if err != nil {

@@ -60,7 +60,7 @@ func TestConfigEndpoint(t *testing.T) {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	if want := []string{"appid", "encoding_aes_key", "push_token", "push_url", "secret", "templates"}; !slices.Equal(names, want) {
+	if want := []string{"appid", "encoding_aes_key", "kind", "push_token", "push_url", "secret", "templates"}; !slices.Equal(names, want) {
 		t.Fatalf("config fields %v, want %v", names, want)
 	}
 	var got struct {

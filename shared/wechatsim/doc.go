@@ -104,4 +104,19 @@
 //     with access_token, secret and js_code blanked; 76004 after 7 days.
 //   - A wx.login code expires after 5 minutes (40029), as WeChat documents
 //     for wx.login.
+//
+// As an official account (Config.Kind = KindOfficialAccount), see
+// officialaccount.go; the guesses there:
+//   - Each ticket/getticket call issues a new jsapi_ticket and earlier ones
+//     stay valid to their 7200 s: WeChat does not say whether a call replaces
+//     the previous ticket. Its daily limit is not published; quota/get
+//     reports 2000. A mini-program's token gets 48001 (no JS-SDK).
+//   - wx.config's check (the stand-in JS-SDK's) accepts a signature made
+//     from any ticket still valid, and answers "config:invalid signature",
+//     the text developers meet; it does not check the page's domain.
+//   - The authorize page asks nothing (snsapi_base) and remembers the
+//     browser's user in a cookie; a web code is refused by jscode2session and
+//     a wx.login code by sns/oauth2/access_token (40029).
+//   - The open tag's success detail maps every template of the popup, and
+//     "cancel" (the popup closed) changes nothing and pushes nothing.
 package wechatsim

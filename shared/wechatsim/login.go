@@ -18,11 +18,18 @@ type loginCode struct {
 	openid    string
 	expiresAt time.Time
 	used      bool
+	// web marks a code of an official account's OAuth redirect, exchanged
+	// through sns/oauth2/access_token, never jscode2session.
+	web bool
 }
 
 // Login registers openid as a user of the app (generating an openid like
 // WeChat's when it is empty) and returns a single-use wx.login code for it,
-// valid for 5 minutes of simulated time.
+// valid for 5 minutes of simulated time. An official account's Sim returns
+// the code of a web OAuth redirect (snsapi_base) instead, for
+// sns/oauth2/access_token; WeChat documents the same 5 minutes and single
+// use for it (网页授权, step 2:
+// https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html).
 func (s *Sim) Login(openid string) (code, id string, err error) {
 	if openid == "" {
 		openid = s.newOpenID()
@@ -36,7 +43,7 @@ func (s *Sim) Login(openid string) (code, id string, err error) {
 	if len(s.st.codes) >= maxCodes {
 		s.pruneCodes()
 	}
-	s.st.codes[code] = &loginCode{openid: openid, expiresAt: s.now().Add(codeLifetime)}
+	s.st.codes[code] = &loginCode{openid: openid, expiresAt: s.now().Add(codeLifetime), web: s.officialAccount()}
 	return code, openid, nil
 }
 
@@ -104,7 +111,7 @@ func (s *Sim) code2Session(r *http.Request, _ []byte) answer {
 	c := s.st.codes[js]
 	code := 0
 	switch {
-	case c == nil || !s.now().Before(c.expiresAt):
+	case c == nil || !s.now().Before(c.expiresAt) || c.web:
 		code = 40029
 	case c.used:
 		code = 40163

@@ -41,7 +41,18 @@ type Config struct {
 	HTTPClient     *http.Client // for pushes; nil → a plain client
 	Logger         *slog.Logger // push failures; nil → discarded
 	MaxRequestBody int64        // bytes; default 1 MiB
+	// Kind is KindMiniprogram (the default) or KindOfficialAccount: a
+	// service account (服务号) whose users log in by web OAuth, whose pages
+	// use the JS-SDK's jsapi_ticket and <wx-open-subscribe>, and whose
+	// popup events carry PopupScene 1.
+	Kind string
 }
+
+// Kinds of app a Sim plays.
+const (
+	KindMiniprogram     = "miniprogram"
+	KindOfficialAccount = "official_account"
+)
 
 // A Sim is a simulated WeChat server for one mini-program. It is safe for
 // concurrent use. The zero value is not usable; call New.
@@ -135,13 +146,26 @@ func withDefaults(cfg Config) Config {
 	if cfg.MaxRequestBody <= 0 {
 		cfg.MaxRequestBody = 1 << 20
 	}
+	switch cfg.Kind {
+	case "":
+		cfg.Kind = KindMiniprogram
+	case KindMiniprogram, KindOfficialAccount:
+	default:
+		panic(fmt.Sprintf("wechatsim: Kind must be %q or %q, got %q", KindMiniprogram, KindOfficialAccount, cfg.Kind))
+	}
 	return cfg
 }
 
 // ServeHTTP serves WeChat's API paths and the /__sim/ control endpoints.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Kind == KindOfficialAccount && allowCORS(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// officialAccount reports whether the Sim plays an official account.
+func (s *Sim) officialAccount() bool { return s.cfg.Kind == KindOfficialAccount }
 
 // Config returns the effective configuration, with generated values filled in.
 func (s *Sim) Config() Config {

@@ -19,6 +19,9 @@ type state struct {
 	codes map[string]*loginCode
 	users map[string]*user
 
+	tickets       map[string]*jsTicket // jsapi_tickets issued (official accounts)
+	issuedTickets int
+
 	calls      map[string]int64 // every call per API path, faults included
 	limits     map[string]int64 // daily limit overrides
 	used       map[string]int64 // admitted calls today per path
@@ -38,12 +41,14 @@ func newState() *state {
 	return &state{
 		tokens: make(map[string]*token),
 		codes:  make(map[string]*loginCode),
-		users:  make(map[string]*user),
-		calls:  make(map[string]int64),
-		limits: make(map[string]int64),
-		used:   make(map[string]int64),
-		faults: make(map[string][]*fault),
-		rids:   make(map[string]*ridRecord),
+
+		tickets: make(map[string]*jsTicket),
+		users:   make(map[string]*user),
+		calls:   make(map[string]int64),
+		limits:  make(map[string]int64),
+		used:    make(map[string]int64),
+		faults:  make(map[string][]*fault),
+		rids:    make(map[string]*ridRecord),
 
 		pushSilentGrants: true,
 	}
