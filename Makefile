@@ -2,7 +2,7 @@
 GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
-FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep tally reminders jssdk
+FUNCTIONS := login subscriptions messages refresher templates quota pushevents broadcasts broadcasts-worker sweep tally reminders jssdk
 
 .PHONY: run test test-go test-js vet fmt-check lint-template bench fuzz build clean
 
@@ -29,7 +29,7 @@ test-go:
 
 # The mini-program library's tests and the web page library's (web/, for
 # official accounts); the web demo also runs in headless Chromium from Go
-# (shared/localstack, TestDemoPageInHeadlessChromium).
+# (dev/localstack, TestDemoPageInHeadlessChromium).
 test-js:
 	node --test miniprogram/test/ web/test/
 
@@ -72,15 +72,15 @@ artifacts = $(or $(ARTIFACTS_DIR),bin/$(1))
 .PHONY: build-BroadcastFunction build-BroadcastWorkerFunction build-SweepFunction build-TallyFunction build-RemindersFunction
 .PHONY: build-JssdkFunction
 
-build-SessionFunction:       ; $(call lambda-build,session,$(call artifacts,session))
+build-SessionFunction:       ; $(call lambda-build,login,$(call artifacts,login))
 build-SubscriptionsFunction: ; $(call lambda-build,subscriptions,$(call artifacts,subscriptions))
-build-SendFunction:          ; $(call lambda-build,send,$(call artifacts,send))
-build-EventsFunction:        ; $(call lambda-build,events,$(call artifacts,events))
-build-RefreshTokenFunction:  ; $(call lambda-build,refresh-token,$(call artifacts,refresh-token))
+build-SendFunction:          ; $(call lambda-build,messages,$(call artifacts,messages))
+build-EventsFunction:        ; $(call lambda-build,pushevents,$(call artifacts,pushevents))
+build-RefreshTokenFunction:  ; $(call lambda-build,refresher,$(call artifacts,refresher))
 build-TemplatesFunction:     ; $(call lambda-build,templates,$(call artifacts,templates))
 build-QuotaFunction:         ; $(call lambda-build,quota,$(call artifacts,quota))
-build-BroadcastFunction:     ; $(call lambda-build,broadcast,$(call artifacts,broadcast))
-build-BroadcastWorkerFunction: ; $(call lambda-build,broadcast-worker,$(call artifacts,broadcast-worker))
+build-BroadcastFunction:     ; $(call lambda-build,broadcasts,$(call artifacts,broadcasts))
+build-BroadcastWorkerFunction: ; $(call lambda-build,broadcasts-worker,$(call artifacts,broadcasts-worker))
 build-SweepFunction:          ; $(call lambda-build,sweep,$(call artifacts,sweep))
 build-TallyFunction:          ; $(call lambda-build,tally,$(call artifacts,tally))
 build-RemindersFunction:      ; $(call lambda-build,reminders,$(call artifacts,reminders))

@@ -42,7 +42,7 @@ const (
 	// MaxItems is the most event items one push may carry. A popup event
 	// lists the templates of one wx.requestSubscribeMessage call, at most 5
 	// (https://developers.weixin.qq.com/miniprogram/dev/api/open-api/subscribe-message/wx.requestSubscribeMessage.html);
-	// design.md allows 50.
+	// wxsub allows 50, room for WeChat to grow the limit.
 	MaxItems = 50
 	// TimestampWindow is how far a push's timestamp may be from now.
 	TimestampWindow = 5 * time.Minute

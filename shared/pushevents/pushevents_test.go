@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/dev/localdb"
 	"github.com/wxsub/wxsub/shared/backend"
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/ledger"
-	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/pushevents"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wxpush"

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/cmd/wxsub/cli"
-	"github.com/wxsub/wxsub/shared/localstack"
-	"github.com/wxsub/wxsub/shared/wechatsim"
+	"github.com/wxsub/wxsub/dev/localstack"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 )
 
 func stack(t *testing.T) *localstack.Stack {
