@@ -4,10 +4,16 @@ GOFLAGS   ?=
 PKGS      := ./...
 FUNCTIONS := login subscriptions messages refresher templates quota pushevents broadcasts broadcasts-worker sweep tally reminders jssdk
 
-.PHONY: run test test-go test-js vet fmt-check lint-template bench fuzz build clean
+.PHONY: run demo test test-go test-js vet fmt-check lint-template bench fuzz build clean
 
-run:
+run: demo
 	$(GO) run ./cmd/wxsub-local
+
+# The demo mini-program's copy of the library, made from the one source
+# (WeChat DevTools packages only files inside the project).
+demo: miniprogram/demo/wxsub.js
+miniprogram/demo/wxsub.js: miniprogram/wxsub.js
+	cp $< $@
 
 test: fmt-check vet lint-template test-go test-js
 
@@ -30,7 +36,7 @@ test-go:
 # The mini-program library's tests and the web page library's (web/, for
 # official accounts); the web demo also runs in headless Chromium from Go
 # (dev/localstack, TestDemoPageInHeadlessChromium).
-test-js:
+test-js: demo
 	node --test miniprogram/test/ web/test/
 
 # The Go micro-benchmarks, then cmd/wxsub-bench (load, token calls, sizes,
