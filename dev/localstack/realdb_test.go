@@ -87,7 +87,11 @@ func TestBroadcastAlongsideDirectSends(t *testing.T) {
 	h.drain()
 	h.s.Sim.Flush()
 	for _, u := range users[:100] {
-		if d := direct[u.openid][0]; d.status != 200 {
+		sent := direct[u.openid]
+		if len(sent) == 0 {
+			t.Fatalf("the direct send to %s got no answer", u.openid)
+		}
+		if d := sent[0]; d.status != 200 {
 			t.Fatalf("direct send to %s: %d %s", u.openid, d.status, d.raw)
 		}
 	}
