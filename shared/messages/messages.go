@@ -90,15 +90,9 @@ type Body struct {
 	SendAt string `json:"send_at,omitempty"`
 }
 
-// sendRequest is the name the decoder and its tests use for Body.
-type sendRequest = Body
-
-// ParseMessage validates a send body's shape (not its data against the
-// template); the error is a 4xx that says what to fix.
-func ParseMessage(b Body) (wechat.Message, error) { return parseRequest(b) }
-
-// Parse is ParseMessage for this handler's kind of app: only an official
-// account's bizsend body may carry miniprogram.
+// Parse validates a send body's shape (not its data against the template)
+// for this handler's kind of app: only an official account's bizsend body
+// may carry miniprogram. The error is a 4xx that says what to fix.
 func (h *Handler) Parse(b Body) (wechat.Message, error) {
 	if b.Miniprogram != nil && !h.OfficialAccount {
 		return wechat.Message{}, httpapi.Errorf(http.StatusBadRequest, "unknown_field",
@@ -149,7 +143,7 @@ type Request struct {
 }
 
 // parseRequest validates a send body; the error is a 4xx that says what to fix.
-func parseRequest(raw sendRequest) (wechat.Message, error) {
+func parseRequest(raw Body) (wechat.Message, error) {
 	bad := func(code, format string, args ...any) error {
 		return httpapi.Errorf(http.StatusBadRequest, code, format, args...)
 	}
@@ -220,7 +214,7 @@ func dataValue(raw json.RawMessage) (string, error) {
 }
 
 func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
-	var raw sendRequest
+	var raw Body
 	if err := httpapi.Decode(req, &raw, 16<<10); err != nil {
 		return httpapi.Response{}, err
 	}
@@ -346,7 +340,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		if store.MayHaveWritten(err) {
 			h.undoReservation(ctx, rowKey, rec)
 		}
-		return httpapi.Response{}, storeUnavailable(err)
+		return httpapi.Response{}, h.storeUnavailable(ctx, err)
 	}
 	if rec.Status == ledger.Scheduled {
 		h.Logger.InfoContext(ctx, "reminder scheduled", "appid", h.AppID, "template", m.TemplateID,
@@ -433,7 +427,7 @@ func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
 func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, []string, error) {
 	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
 	if err != nil {
-		return "", nil, storeUnavailable(err)
+		return "", nil, h.storeUnavailable(ctx, err)
 	}
 	if synced && !found {
 		return "", nil, httpapi.Errorf(http.StatusNotFound, "unknown_template",
@@ -652,8 +646,10 @@ func noCredit(r ledger.Refusal) *httpapi.Error {
 	return httpapi.Errorf(http.StatusConflict, "no_credit", "%s; nothing was sent", msg)
 }
 
-func storeUnavailable(err error) *httpapi.Error {
-	slog.Error("store unavailable", "err", err)
+// storeUnavailable logs, through the handler's logger, why the store could
+// not be reached, and returns the answer that says so.
+func (h *Handler) storeUnavailable(ctx context.Context, err error) *httpapi.Error {
+	h.Logger.ErrorContext(ctx, "store unavailable", "appid", h.AppID, "err", err)
 	return errStoreUnavailable()
 }
 

@@ -106,7 +106,7 @@ func (h *Handler) SendScheduled(ctx context.Context, id string) (httpapi.Respons
 		return httpapi.Response{StatusCode: http.StatusNotFound}, nil
 	}
 	if err != nil {
-		return httpapi.Response{}, storeUnavailable(err)
+		return httpapi.Response{}, h.storeUnavailable(ctx, err)
 	}
 	if m.Status != ledger.Scheduled {
 		return httpapi.Response{StatusCode: http.StatusOK, Headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
@@ -148,7 +148,7 @@ func (h *Handler) SendScheduled(ctx context.Context, id string) (httpapi.Respons
 		}
 		return noCredit(ledger.RefusedNoCredit).Response(), nil
 	case err != nil:
-		return httpapi.Response{}, storeUnavailable(err)
+		return httpapi.Response{}, h.storeUnavailable(ctx, err)
 	}
 	h.Logger.InfoContext(ctx, "reminder due; sending", "appid", h.AppID, "message_id", id,
 		"send_at", m.SendAt, "late_ms", time.Since(m.SendAt).Milliseconds())
@@ -160,7 +160,7 @@ func (h *Handler) SendScheduled(ctx context.Context, id string) (httpapi.Respons
 func (h *Handler) end(ctx context.Context, m store.Message, status ledger.MessageStatus, reason string) (store.Message, error) {
 	ended, err := h.Store.EndScheduled(ctx, m, status, reason)
 	if err != nil && !errors.Is(err, store.ErrNotScheduled) {
-		return store.Message{}, storeUnavailable(err)
+		return store.Message{}, h.storeUnavailable(ctx, err)
 	}
 	if err == nil {
 		h.Logger.InfoContext(ctx, "reminder ended without a send", "appid", h.AppID, "message_id", m.ID,
@@ -228,7 +228,7 @@ func (h *Handler) cancel(ctx context.Context, req httpapi.Request) (httpapi.Resp
 	if errors.Is(err, store.ErrNotScheduled) {
 		now, rerr := h.Store.Message(ctx, m.ID)
 		if rerr != nil {
-			return httpapi.Response{}, storeUnavailable(rerr)
+			return httpapi.Response{}, h.storeUnavailable(ctx, rerr)
 		}
 		return httpapi.Response{}, notScheduled(now.Status)
 	}
@@ -288,7 +288,7 @@ func (h *Handler) list(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	}
 	msgs, next, err := h.Store.UserMessagesPage(ctx, h.AppID, openid, ledger.MessageStatus(status), int32(limit), after)
 	if err != nil {
-		return httpapi.Response{}, storeUnavailable(err)
+		return httpapi.Response{}, h.storeUnavailable(ctx, err)
 	}
 	out := listAnswer{Messages: make([]messageAnswer, 0, len(msgs))}
 	for _, m := range msgs {
