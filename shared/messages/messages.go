@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/shared/catalog"
+	"github.com/wxsub/wxsub/shared/errcode"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/ids"
 	"github.com/wxsub/wxsub/shared/ledger"
@@ -361,11 +362,8 @@ func (h *Handler) deliver(ctx context.Context, rec store.Message, m wechat.Messa
 	kind := rec.Kind
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
 	res, sendErr := h.callWeChat(ctx, m)
-	out := ledger.Decide(sendErr)
-	var tokenErr *token.NoTokenError
-	if errors.As(sendErr, &tokenErr) {
-		out = ledger.Outcome{Status: ledger.Failed, Credit: ledger.Release, Retryable: true}
-	}
+	meaning := meaningOf(sendErr)
+	out := meaning.Outcome
 	rec.Status = out.Status
 	rec.WeChatMsgID = res.MsgID
 	rec.ErrCode = wechat.CodeOf(sendErr)
@@ -383,7 +381,7 @@ func (h *Handler) deliver(ctx context.Context, rec store.Message, m wechat.Messa
 		}
 		answer = httpapi.JSON(http.StatusOK, body)
 	} else {
-		e := sendError(sendErr)
+		e := sendError(meaning, sendErr)
 		e.Details = append(e.Details, map[string]string{"message_id": rec.ID, "status": string(out.Status)})
 		answer = e.Response()
 	}
@@ -564,7 +562,7 @@ func (h *Handler) callWeChat(ctx context.Context, m wechat.Message) (wechat.Send
 			} else {
 				res, err = h.WeChat.SendSubscribe(ctx, accessToken, m)
 			}
-			if ledger.Decide(err).Retry != ledger.RetryBackoff {
+			if errcode.Of(err).Outcome.Retry != ledger.RetryBackoff {
 				return err
 			}
 			pause := jitter(backoff)
@@ -592,47 +590,24 @@ type sentAnswer struct {
 	Warnings    []Warning `json:"warnings,omitempty"`
 }
 
-// sendError maps WeChat's final answer to the contract's error.
-func sendError(err error) *httpapi.Error {
+// meaningOf is the row of errcode's table for a send's error: WeChat's
+// answer, or wxsub's own when it had no access_token to send with.
+func meaningOf(err error) errcode.Meaning {
 	var tokErr *token.NoTokenError
 	if errors.As(err, &tokErr) {
-		return httpapi.Errorf(http.StatusServiceUnavailable, "token_unavailable",
-			"wxsub has no valid WeChat access_token right now; nothing was sent and the credit was kept; retry shortly")
+		return errcode.NoToken
 	}
-	code := wechat.CodeOf(err)
-	mk := func(status int, c, msg string) *httpapi.Error {
-		return &httpapi.Error{Status: status, Code: c, Message: msg, WeChat: httpapi.WeChatDetail(err)}
+	return errcode.Of(err)
+}
+
+// sendError is the contract's error for a send that failed as m says;
+// WeChat's errcode and errmsg go with it when WeChat answered one.
+func sendError(m errcode.Meaning, err error) *httpapi.Error {
+	e := &httpapi.Error{Status: m.HTTPStatus, Code: m.Code, Message: m.Message}
+	if m != errcode.NoToken {
+		e.WeChat = httpapi.WeChatDetail(err)
 	}
-	switch code {
-	case 43101:
-		return mk(http.StatusConflict, "no_credit",
-			"WeChat says the user has no authorisation left for this template (43101); the balance is now 0")
-	case 47003, 47001:
-		return mk(http.StatusUnprocessableEntity, "invalid_data", "WeChat rejected the template data; see wechat.errmsg for the field")
-	case 40037:
-		return mk(http.StatusNotFound, "unknown_template", "WeChat does not know this template_id (40037)")
-	case 40003:
-		return mk(http.StatusNotFound, "unknown_user", "WeChat does not know this openid for this app (40003)")
-	case 41030:
-		return mk(http.StatusUnprocessableEntity, "invalid_page", "page does not exist in the released mini-program (41030)")
-	case 45168:
-		return mk(http.StatusUnprocessableEntity, "sensitive_content", "WeChat found sensitive words in the data (45168)")
-	case 43107:
-		return mk(http.StatusForbidden, "subscription_banned", "subscription messages are banned for this account or template (43107)")
-	case 45009:
-		return mk(http.StatusTooManyRequests, "quota_exhausted", "WeChat's daily quota for subscribe/send is used up (45009); see GET /v1/quota")
-	case 45011, 43108:
-		return mk(http.StatusTooManyRequests, "rate_limited", "WeChat asked to slow down; the credit was kept, retry later")
-	}
-	if wechat.IsGatewayFailure(err) {
-		return mk(http.StatusBadGateway, "outcome_unknown",
-			"a gateway in front of WeChat failed (HTTP 5xx without errcode) after the message may have been delivered, so its credit stays spent (status unknown); do not resend: WeChat's sent event settles it")
-	}
-	if wechat.ClassOf(err) == wechat.ClassUnknown {
-		return mk(http.StatusGatewayTimeout, "wechat_timeout",
-			"WeChat did not answer; the message may have been delivered, so its credit stays spent (status unknown)")
-	}
-	return mk(http.StatusBadGateway, "wechat_error", "WeChat failed the send; the credit was kept, retry later")
+	return e
 }
 
 func noCredit(r ledger.Refusal) *httpapi.Error {
