@@ -67,3 +67,47 @@ func TestFreesKeyOnlyAfterRetryableReleases(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryRowAgreesWithItself checks that a row's answer says what its
+// outcome does: a send WeChat took answers 200; an answer that frees the
+// key asks for a retry (429, 502 or 503); an unknown outcome keeps its
+// credit spent and answers 502 outcome_unknown or 504 wechat_timeout; a
+// final refusal is a 4xx.
+func TestEveryRowAgreesWithItself(t *testing.T) {
+	rows := map[string]errcode.Meaning{"Sent": errcode.Sent, "Other": errcode.Other, "Throttled": errcode.Throttled,
+		"ServerError": errcode.ServerError, "Gateway": errcode.Gateway, "Unreachable": errcode.Unreachable,
+		"NoAnswer": errcode.NoAnswer, "NoToken": errcode.NoToken}
+	for _, c := range errcode.Codes() {
+		rows[fmt.Sprint(c)] = errcode.For(errcode.Answer{Code: c, HTTPStatus: 200})
+	}
+	for name, m := range rows {
+		o := m.Outcome
+		switch {
+		case o.Status == ledger.Sent:
+			if m.HTTPStatus != 200 || m.Code != "" || m.Class != errcode.ClassNone {
+				t.Errorf("%s: sent, but answers %d %q (class %v)", name, m.HTTPStatus, m.Code, m.Class)
+			}
+		case o.FreesKey():
+			if m.HTTPStatus != 429 && m.HTTPStatus != 502 && m.HTTPStatus != 503 {
+				t.Errorf("%s: frees the key for a retry, but answers %d %s", name, m.HTTPStatus, m.Code)
+			}
+		case o.Status == ledger.Unknown:
+			if o.Credit != ledger.Spend || (m.Code != "outcome_unknown" && m.Code != "wechat_timeout") {
+				t.Errorf("%s: unknown, but %+v answered %d %s", name, o, m.HTTPStatus, m.Code)
+			}
+		case o.Status == ledger.Failed && !o.Retryable:
+			if m.HTTPStatus >= 500 && name != "Other" {
+				t.Errorf("%s: a final refusal answered %d %s", name, m.HTTPStatus, m.Code)
+			}
+		default:
+			t.Errorf("%s: outcome %+v is no row of the contract", name, o)
+		}
+		if m.Class == errcode.ClassUnknown && o.Status != ledger.Unknown {
+			t.Errorf("%s: class unknown, but the message is %s", name, o.Status)
+		}
+	}
+	// An HTTP 5xx outranks the errcode it carries, in all three columns.
+	if got := errcode.For(errcode.Answer{Code: 43101, HTTPStatus: 500}); got != errcode.ServerError {
+		t.Errorf("43101 under HTTP 500 is %+v, want the row of a server error", got)
+	}
+}
