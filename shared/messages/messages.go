@@ -302,12 +302,12 @@ func (h *Handler) Send(ctx context.Context, r Request) (Result, error) {
 		window = IdempotencyWindow
 	}
 	kind, extra, err := h.validate(ctx, m)
-	if refusal, ok := refused(err); ok && r.BroadcastID == "" && refusal.Final() {
+	if why, ok := refused(err); ok && r.BroadcastID == "" && why.Final() {
 		// A final answer (unknown template, invalid data): with a key it
 		// is remembered, and a key used before replays its answer. A
 		// broadcast validated its data when it was accepted and counts a
 		// user refused here itself.
-		return h.refuse(ctx, rec, m, window, refusal)
+		return h.refuse(ctx, rec, m, window, why)
 	}
 	if err != nil {
 		return Result{}, err
@@ -334,7 +334,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (Result, error) {
 	var refusedRow *store.RefusedError
 	switch {
 	case errors.As(err, &dup):
-		if e := dup.Existing; e.AnswerStatus == http.StatusAccepted && e.OpenID == m.ToUser && e.TemplateID == m.TemplateID {
+		if e := dup.Existing; !e.SendAt.IsZero() && e.OpenID == m.ToUser && e.TemplateID == m.TemplateID {
 			return h.scheduledResult(ctx, e, nil, true), nil // a reminder: its status now
 		}
 		return replay(dup.Existing, m)
