@@ -76,8 +76,12 @@ const (
 	ClassUnknown        = errcode.ClassUnknown        // the request was sent but the outcome is unknown
 )
 
-// Answer says what WeChat answered to the call, for errcode's table.
+// Answer says what WeChat answered to the call, for errcode's table; the
+// zero Answer for a nil *Error.
 func (e *Error) Answer() errcode.Answer {
+	if e == nil {
+		return errcode.Answer{}
+	}
 	return errcode.Answer{
 		Code:       e.Code,
 		HTTPStatus: e.HTTPStatus,
