@@ -15,6 +15,7 @@ import (
 	"github.com/wxsub/wxsub/dev/fakeclock"
 	"github.com/wxsub/wxsub/dev/localdb"
 	"github.com/wxsub/wxsub/dev/wechatsim"
+	"github.com/wxsub/wxsub/shared/errcode"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/token"
@@ -159,7 +160,7 @@ func Day(ctx context.Context, o DayOptions) (DayResult, error) {
 		tok, err := p.Get(ctx)
 		if err == nil {
 			_, err = wc.SendSubscribe(ctx, tok.Value, m)
-			if ledger.Decide(err).Retry == ledger.RetryFreshToken {
+			if errcode.Of(err).Outcome.Retry == ledger.RetryFreshToken {
 				res.TokenErrors++
 				if tok, err = p.ReportBad(ctx, tok); err == nil {
 					_, err = wc.SendSubscribe(ctx, tok.Value, m)

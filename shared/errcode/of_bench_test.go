@@ -1,16 +1,16 @@
-package ledger_test
+package errcode_test
 
 import (
 	"fmt"
 	"testing"
 
-	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/errcode"
 	"github.com/wxsub/wxsub/shared/wechat"
 )
 
-// BenchmarkDecide maps a mix of WeChat answers to the send outcome table,
-// the decision every send makes after calling WeChat.
-func BenchmarkDecide(b *testing.B) {
+// BenchmarkOf maps a mix of WeChat answers to the rows of the table, the
+// decision every send makes after calling WeChat.
+func BenchmarkOf(b *testing.B) {
 	answers := []error{
 		nil,
 		&wechat.Error{Op: "subscribe/send", Code: 43101, Msg: "user refuse to accept the msg rid: 6650a1b2-1c2d3e4f-5a6b7c8d"},
@@ -22,7 +22,7 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	i := 0
 	for b.Loop() {
-		out := ledger.Decide(answers[i%len(answers)])
+		out := errcode.Of(answers[i%len(answers)]).Outcome
 		if out.Status == "" {
 			b.Fatal("no status")
 		}
