@@ -1,7 +1,6 @@
 package localstack_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -20,19 +19,6 @@ func (h *harness) statsCredits(openid, tmpl string) int64 {
 	byTmpl, _ := credits[openid].(map[string]any)
 	n, _ := byTmpl[tmpl].(float64)
 	return int64(n)
-}
-
-// ledgerCredits is the ledger row's balance; 0 when there is no row.
-func (h *harness) ledgerCredits(openid, tmpl string) int64 {
-	h.t.Helper()
-	r, err := h.s.Backend.Store.Row(context.Background(), store.RowKey{AppID: h.appid, OpenID: openid, TemplateID: tmpl})
-	if err == store.ErrNotFound {
-		return 0
-	}
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return r.Credits
 }
 
 // TestGatewayErrorAfterDeliveryIsUnknownAndNotResent: WeChat delivers a
