@@ -1,6 +1,7 @@
 package localstack_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -173,7 +174,7 @@ func TestRandomizedLedgerMatchesWeChat(t *testing.T) {
 	for _, u := range users {
 		for _, tmpl := range tmpls {
 			wx := h.statsCredits(u.openid, tmpl)
-			if _, err := h.s.Backend.Store.Row(t.Context(), store.RowKey{AppID: h.appid, OpenID: u.openid, TemplateID: tmpl}); err == store.ErrNotFound {
+			if _, err := h.s.Backend.Store.Row(t.Context(), store.RowKey{AppID: h.appid, OpenID: u.openid, TemplateID: tmpl}); errors.Is(err, store.ErrNotFound) {
 				if wx != 0 {
 					t.Errorf("%s/%s: no ledger row, WeChat holds %d credits", u.openid, tmpl, wx)
 				}
