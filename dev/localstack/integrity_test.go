@@ -27,6 +27,7 @@ func (h *harness) statsCredits(openid, tmpl string) int64 {
 // the repeat of its Idempotency-Key replays that answer and sends nothing,
 // and WeChat's sent event settles the message as delivered.
 func TestGatewayErrorAfterDeliveryIsUnknownAndNotResent(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oGatewayAfterDelivery0000000")
 	h.accept(u, oneTime, 2)
@@ -64,6 +65,7 @@ func TestGatewayErrorAfterDeliveryIsUnknownAndNotResent(t *testing.T) {
 // off); WeChat then answers each 45011 (nothing delivered). Their credits do
 // not come back: they count as revoked, and the ledger ends with WeChat's 0.
 func TestZeroingWinsOverInFlightReleases(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		zeroBy func(openid string) map[string]any
@@ -126,6 +128,7 @@ func TestZeroingWinsOverInFlightReleases(t *testing.T) {
 // with the same key is a new attempt and sends; a final answer is replayed
 // for good.
 func TestIdempotencyKeyFreedAfterRetryableFailures(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		fault  map[string]any
@@ -194,6 +197,7 @@ func TestIdempotencyKeyFreedAfterRetryableFailures(t *testing.T) {
 // request), and a key that already sent replays its 200 rather than judging
 // the repeat's data.
 func TestIdempotencyKeyRemembersValidationRefusals(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)

@@ -32,6 +32,7 @@ import (
 // A reported tap is reported up to three times with its report_id, as a
 // client retrying a report does.
 func TestRandomizedLedgerMatchesWeChat(t *testing.T) {
+	t.Parallel()
 	seed := uint64(20261101) // fixed, so that a failure replays; WXSUB_SEED tries others
 	if s := os.Getenv("WXSUB_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)

@@ -18,6 +18,8 @@ import (
 // 2 credits each, three times: every send is answered 200 and recorded as
 // sent, today's count is exact, every balance ends at 0 with nothing in
 // flight, and no settlement was given up.
+//
+// Not parallel: its 200 concurrent sends load the machine on their own.
 func TestSendStormWithConflicts(t *testing.T) {
 	h := start(t)
 	if h.s.DB != nil {
@@ -74,6 +76,7 @@ func TestSendStormWithConflicts(t *testing.T) {
 // with exact counts, every direct send succeeds, and nobody gets a message
 // twice.
 func TestBroadcastAlongsideDirectSends(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	users := h.subscribersParallel("Bcast", 500, 2)
 	h.waitIndexed(oneTime, len(users))
