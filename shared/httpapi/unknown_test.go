@@ -53,6 +53,9 @@ func TestUnknownFieldAnswer(t *testing.T) {
 	for _, c := range cases {
 		var v nestedBody
 		err := Decode(req("application/json", c.body), &v, 1<<10)
+		if v.private != "" {
+			t.Errorf("%s: an unexported field was set", c.body)
+		}
 		if c.code == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.body, err)
