@@ -75,8 +75,10 @@ func TestSendStormWithConflicts(t *testing.T) {
 // credits while 100 of them also get a direct send: the broadcast ends done
 // with exact counts, every direct send succeeds, and nobody gets a message
 // twice.
+//
+// Not parallel: 500 subscribers and 100 concurrent direct sends during the
+// broadcast outlast the functions' timeouts when other tests share the machine.
 func TestBroadcastAlongsideDirectSends(t *testing.T) {
-	t.Parallel()
 	h := start(t)
 	users := h.subscribersParallel("Bcast", 500, 2)
 	h.waitIndexed(oneTime, len(users))
