@@ -4,7 +4,7 @@ GOFLAGS   ?=
 PKGS      := ./...
 FUNCTIONS := login subscriptions messages refresher templates quota pushevents broadcasts broadcasts-worker sweep tally reminders jssdk
 
-.PHONY: run demo test test-go test-js vet fmt-check lint-template bench fuzz build clean
+.PHONY: run demo test test-go test-js vet staticcheck fmt-check lint-template bench fuzz build clean
 
 run: demo
 	$(GO) run ./cmd/wxsub-local
@@ -15,7 +15,7 @@ demo: miniprogram/demo/wxsub.js
 miniprogram/demo/wxsub.js: miniprogram/wxsub.js
 	cp $< $@
 
-test: fmt-check vet lint-template test-go test-js
+test: fmt-check vet staticcheck lint-template test-go test-js
 
 # cfn-lint (the Python package, 1.x; it runs the SAM transform) must report
 # nothing, for a global region and both AWS China regions. Install it with `pipx install cfn-lint` (or pip) if you have not.
@@ -29,6 +29,12 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# staticcheck is pinned in the tools module (tools/go.mod, a `tool` line), so
+# the main module does not depend on it: `go tool -n` builds it there (cached
+# after the first time) and prints its path; it then checks this module.
+staticcheck:
+	@sc="$$(cd tools && $(GO) tool -n staticcheck)" || exit 1; "$$sc" $(PKGS)
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -25,6 +26,11 @@ type Target struct {
 	SimURL string
 	// HTTP makes the requests.
 	HTTP *http.Client
+}
+
+// LogValue gives log/slog the target's addresses, never the admin key.
+func (t Target) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("url", t.URL), slog.String("sim_url", t.SimURL))
 }
 
 // NewTarget returns a Target whose HTTP client keeps enough idle

@@ -87,6 +87,7 @@ func grantedAccess(t *testing.T) map[string]map[localstack.Access]bool {
 // template.yaml to them: every permission used is granted (or the function
 // would fail in AWS), and every permission granted is used (least privilege).
 func TestEachFunctionIsGrantedWhatItCalls(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	ctx := context.Background()
 	// In AWS each function has its own in-memory catalogue; the local
@@ -293,6 +294,7 @@ func TestEachFunctionIsGrantedWhatItCalls(t *testing.T) {
 // Every permission used is granted, and the JS-SDK function uses all of
 // its grants.
 func TestOfficialAccountFunctionsAreGrantedWhatTheyCall(t *testing.T) {
+	t.Parallel()
 	h := startFresh(t, officialAccount())
 	page := "https://shop.example.com/notify"
 	first := h.jssdkConfig(page)

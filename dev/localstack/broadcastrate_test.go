@@ -93,6 +93,8 @@ func wantCounts(t *testing.T, got answer, state string, counts map[string]int) {
 	}
 }
 
+// TestBroadcastRateHoldsAcrossWorkers is not parallel: it measures the pace
+// of 200 sends, which other tests' load would blur.
 func TestBroadcastRateHoldsAcrossWorkers(t *testing.T) {
 	const rate, workers, n = 100, 4, 200
 	h := start(t, withEnv(map[string]string{"BROADCAST_RATE": strconv.Itoa(rate), "BROADCAST_WORKERS": strconv.Itoa(workers)}),
@@ -143,6 +145,7 @@ func busiestSecond(ts []time.Time) int {
 }
 
 func TestBroadcastSlowsDownOn45011(t *testing.T) {
+	t.Parallel()
 	h := start(t, withEnv(map[string]string{"BROADCAST_RATE": "100", "BROADCAST_WORKERS": "2"}))
 	users := h.subscribed("Slow", 20, func(int) bool { return true })
 	h.fault(map[string]any{"path": wechatSendPath, "errcode": 45011, "count": 1})
@@ -167,6 +170,7 @@ func TestBroadcastSlowsDownOn45011(t *testing.T) {
 }
 
 func TestBroadcastQuotaUsedUpFailsTheJobAndSendsNothingTwice(t *testing.T) {
+	t.Parallel()
 	h := start(t, withEnv(map[string]string{"BROADCAST_RATE": "100", "BROADCAST_WORKERS": "2"}))
 	users := h.subscribed("Quota", 20, func(int) bool { return true })
 	h.fault(map[string]any{"path": wechatSendPath, "errcode": 45009, "count": 1})
@@ -223,6 +227,7 @@ func (h *harness) refusedUser(id string, users []user, errcode int) user {
 }
 
 func TestBroadcastMessagesPagesThroughEveryOutcomeOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t, withEnv(map[string]string{"BROADCAST_RATE": "200", "BROADCAST_WORKERS": "4"}))
 	// One user in four rejects: no credit, no message, not listed.
 	users := h.subscribed("Page", 60, func(i int) bool { return i%4 != 0 })
@@ -296,6 +301,7 @@ func TestBroadcastMessagesPagesThroughEveryOutcomeOnce(t *testing.T) {
 }
 
 func TestBroadcastPaceDefaultsAreTheTemplates(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if h.s.BroadcastPace != broadcasts.DefaultPace() {
 		t.Errorf("without BROADCAST_RATE and BROADCAST_WORKERS the stack runs at %+v, want %+v", h.s.BroadcastPace, broadcasts.DefaultPace())

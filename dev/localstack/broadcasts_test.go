@@ -15,6 +15,7 @@ func (h *harness) broadcast(tmpl string, data map[string]any) answer {
 }
 
 func TestBroadcastReachesEveryUserWithACredit(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	var users []user
 	for i := 0; i < 230; i++ { // more than two pages of ledger rows
@@ -82,6 +83,7 @@ func TestBroadcastReachesEveryUserWithACredit(t *testing.T) {
 }
 
 func TestBroadcastRefusals(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if _, err := h.s.Backend.Catalog.Sync(t.Context(), h.s.Backend.WeChat, mustToken(t, h)); err != nil {
 		t.Fatal(err)

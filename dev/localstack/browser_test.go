@@ -33,6 +33,7 @@ func chromium(t *testing.T) string {
 // popup. The page reports it; the ledger, read with the admin key, shows
 // the credit.
 func TestDemoPageInHeadlessChromium(t *testing.T) {
+	t.Parallel()
 	exe := chromium(t)
 	h := start(t, officialAccount())
 	if err := h.s.RunSchedule(context.Background(), "TemplatesFunction"); err != nil { // the catalogue, as `make run` syncs it at start

@@ -123,6 +123,7 @@ func (h *harness) report(u user, result map[string]any) answer {
 }
 
 func TestPushedTapsGrantAndSentEventsDeliver(t *testing.T) {
+	t.Parallel()
 	configs := map[string]func(*wechatsim.Config){
 		"secure XML":    nil, // the local stack's default
 		"secure JSON":   func(c *wechatsim.Config) { c.PushFormat = wxpush.JSON },
@@ -170,6 +171,7 @@ func TestPushedTapsGrantAndSentEventsDeliver(t *testing.T) {
 }
 
 func TestOneTapReportedByClientAndPushCountsOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	p := h.proxyPushes()
 
@@ -207,6 +209,7 @@ func TestOneTapReportedByClientAndPushCountsOnce(t *testing.T) {
 }
 
 func TestWeChatsRetriesOfAPushCountOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	p := h.proxyPushes()
 	p.loseFirst = 2 // the route answers, the answer is lost: WeChat tries again
@@ -239,6 +242,7 @@ func TestWeChatsRetriesOfAPushCountOnce(t *testing.T) {
 }
 
 func TestChangeEventRejectZeroesTheBalance(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSwitchOff00000000000000000")
 	h.accept(u, oneTime, 3)
@@ -261,6 +265,7 @@ func TestChangeEventRejectZeroesTheBalance(t *testing.T) {
 }
 
 func TestStalePushesAreRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oStale000000000000000000000")
 	h.s.Sim.Advance(-6 * time.Minute) // WeChat's clock, 6 minutes behind
@@ -279,6 +284,7 @@ func TestStalePushesAreRefused(t *testing.T) {
 }
 
 func TestSentEventSettlesAnUnknownMessage(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oUnknown00000000000000000000")
 	h.accept(u, oneTime, 2)

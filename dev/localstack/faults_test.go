@@ -158,6 +158,7 @@ func (h *harness) ledgerMatchesAnswers(users []user, answers map[string][]answer
 // one the contract gives for that failure, and the ledger accounts for every
 // credit (nothing invented, nothing lost, nothing sent twice).
 func TestWeChatFaultsDuringConcurrentSends(t *testing.T) {
+	t.Parallel()
 	const (
 		users   = 6
 		credits = 3
@@ -240,6 +241,7 @@ func TestWeChatFaultsDuringConcurrentSends(t *testing.T) {
 // refuses every send with 503 store_unavailable before WeChat is called, and
 // no credit moves.
 func TestDynamoDBThrottlingDuringConcurrentSends(t *testing.T) {
+	t.Parallel()
 	storeDown := want{503, "store_unavailable", 0}
 	h := start(t)
 	if h.s.DB == nil {
@@ -296,6 +298,7 @@ func TestDynamoDBThrottlingDuringConcurrentSends(t *testing.T) {
 // store_unavailable, a send WeChat accepted is answered 200 and counted, and
 // a settlement that could not be written leaves its credit in flight.
 func TestDynamoDBOutageDuringConcurrentSends(t *testing.T) {
+	t.Parallel()
 	storeDown := want{503, "store_unavailable", 0}
 	h := start(t)
 	if h.s.DB == nil {
@@ -371,6 +374,7 @@ func TestDynamoDBOutageDuringConcurrentSends(t *testing.T) {
 // TestColdCatalogueDuringOutage: a send whose template catalogue must be read
 // from a failing table is refused like any other send the store cannot serve.
 func TestColdCatalogueDuringOutage(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if h.s.DB == nil {
 		t.Skip("DYNAMODB_ENDPOINT names an external DynamoDB; its faults cannot be injected")
@@ -394,6 +398,7 @@ func TestColdCatalogueDuringOutage(t *testing.T) {
 // of a keyed send (503). The retry that the 503 asks for, with the same
 // Idempotency-Key, must send rather than replay it.
 func TestKeyedSendRetriesAfterAStoreFailure(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if h.s.DB == nil {
 		t.Skip("needs the in-process DynamoDB's fault injection")

@@ -14,6 +14,7 @@ func (h *harness) simCredits(openid, tmpl string) int64 {
 }
 
 func TestAcceptVariantsGrantThroughReportsAndPushes(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oVariantUser0000000000000001")
 	// The raw success object, as the mini-program gets it; the simulator
@@ -42,6 +43,7 @@ func TestAcceptVariantsGrantThroughReportsAndPushes(t *testing.T) {
 }
 
 func TestSendAnsweredWithoutMsgIDEndsDelivered(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oNoMsgIDUser0000000000000001")
 	h.accept(u, oneTime, 2)
@@ -66,6 +68,7 @@ func TestSendAnsweredWithoutMsgIDEndsDelivered(t *testing.T) {
 }
 
 func TestUnknownDataKeyIsDroppedWithAWarning(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)
@@ -101,6 +104,7 @@ func TestUnknownDataKeyIsDroppedWithAWarning(t *testing.T) {
 // counts them from the client's reports alone (WeChat pushing nothing), from
 // the pushes alone (the reports lost), and once when both arrive.
 func TestKeptChoiceGrantsCountFromEitherSource(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	for _, c := range []struct {
 		openid       string

@@ -1,7 +1,6 @@
 package localstack_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -22,25 +21,13 @@ func (h *harness) statsCredits(openid, tmpl string) int64 {
 	return int64(n)
 }
 
-// ledgerCredits is the ledger row's balance; 0 when there is no row.
-func (h *harness) ledgerCredits(openid, tmpl string) int64 {
-	h.t.Helper()
-	r, err := h.s.Backend.Store.Row(context.Background(), store.RowKey{AppID: h.appid, OpenID: openid, TemplateID: tmpl})
-	if err == store.ErrNotFound {
-		return 0
-	}
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return r.Credits
-}
-
 // TestGatewayErrorAfterDeliveryIsUnknownAndNotResent: WeChat delivers a
 // message and a gateway in front of it answers 502 without errcode. The send
 // answers 502 outcome_unknown with its credit spent (WeChat spent it too),
 // the repeat of its Idempotency-Key replays that answer and sends nothing,
 // and WeChat's sent event settles the message as delivered.
 func TestGatewayErrorAfterDeliveryIsUnknownAndNotResent(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oGatewayAfterDelivery0000000")
 	h.accept(u, oneTime, 2)
@@ -78,6 +65,7 @@ func TestGatewayErrorAfterDeliveryIsUnknownAndNotResent(t *testing.T) {
 // off); WeChat then answers each 45011 (nothing delivered). Their credits do
 // not come back: they count as revoked, and the ledger ends with WeChat's 0.
 func TestZeroingWinsOverInFlightReleases(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		zeroBy func(openid string) map[string]any
@@ -140,6 +128,7 @@ func TestZeroingWinsOverInFlightReleases(t *testing.T) {
 // with the same key is a new attempt and sends; a final answer is replayed
 // for good.
 func TestIdempotencyKeyFreedAfterRetryableFailures(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		fault  map[string]any
@@ -208,6 +197,7 @@ func TestIdempotencyKeyFreedAfterRetryableFailures(t *testing.T) {
 // request), and a key that already sent replays its 200 rather than judging
 // the repeat's data.
 func TestIdempotencyKeyRemembersValidationRefusals(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)

@@ -111,6 +111,12 @@ type Stack struct {
 	wg     sync.WaitGroup
 }
 
+// LogValue gives log/slog the stack's addresses and configuration (without
+// secrets), never the admin key.
+func (s *Stack) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("url", s.URL), slog.String("sim_url", s.SimURL), slog.Any("config", s.Config))
+}
+
 // localProbe is how long a local broadcast worker holds its sends after
 // WeChat's 45009 or without a token. The local queue delivers a failed job
 // again after 200 ms where SQS waits for the visibility timeout (6 minutes),
@@ -562,7 +568,7 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := s.functions[fn].HTTP(ctx, ev)
 	if err != nil {
-		slog.Error("function failed", "function", fn, "err", err)
+		s.Backend.Logger.Error("function failed", "function", fn, "err", err)
 		writeResponse(w, httpapi.Errorf(http.StatusInternalServerError, "internal", "Internal Server Error").Response())
 		return
 	}

@@ -70,6 +70,7 @@ func changeReject(openid, tmpl string) wxpush.Event {
 // plaintext push is refused; in plaintext mode its nonce was claimed by the
 // GET. Either way the user's credits stay what WeChat says.
 func TestAVerificationsSignatureCannotForgeAPush(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"secure", "plaintext"} {
 		t.Run(mode, func(t *testing.T) {
 			h := start(t, withEnv(map[string]string{"WECHAT_PUSH_MODE": mode}))
@@ -112,6 +113,7 @@ func TestAVerificationsSignatureCannotForgeAPush(t *testing.T) {
 // default, a plaintext push (whose signature does not cover the body) is
 // refused even when correctly signed, and grants nothing.
 func TestPlaintextPushesAreRefusedInSecureMode(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oDowngrade000000000000000")
 	h.accept(u, oneTime, 2)
@@ -136,6 +138,7 @@ func TestPlaintextPushesAreRefusedInSecureMode(t *testing.T) {
 // 51 items is refused; items for templates the synced catalogue does not
 // hold are ignored, the others applied.
 func TestPushesOfManyItemsOrUnknownTemplatesCreateNoRows(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)
@@ -168,6 +171,7 @@ func TestPushesOfManyItemsOrUnknownTemplatesCreateNoRows(t *testing.T) {
 // TestARepeatedReportCountsOnce: the same popup result reported three times
 // with one report_id (a client's retries) grants one credit, as WeChat did.
 func TestARepeatedReportCountsOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.s.Sim.SetPushURL("") // no popup events: the reports are the only source
 	u := h.login("oRepeatReport000000000000")
@@ -190,6 +194,7 @@ func TestARepeatedReportCountsOnce(t *testing.T) {
 // a report without any tap grants nothing, and a real tap counts once, from
 // its popup event.
 func TestPushCreditSourceIgnoresReportsForCredits(t *testing.T) {
+	t.Parallel()
 	h := start(t, withEnv(map[string]string{"WXSUB_CREDIT_SOURCE": "push"}))
 	u := h.login("oPushOnly0000000000000000")
 	forged := map[string]any{"errMsg": "requestSubscribeMessage:ok", oneTime: "accept"}
@@ -213,6 +218,7 @@ func TestPushCreditSourceIgnoresReportsForCredits(t *testing.T) {
 // TestAnEmptyTemplateListKeepsTheCatalogue: one gettemplate answer listing no
 // template changes nothing: the sync answers 502 and sends stay validated.
 func TestAnEmptyTemplateListKeepsTheCatalogue(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)
@@ -235,6 +241,7 @@ func TestAnEmptyTemplateListKeepsTheCatalogue(t *testing.T) {
 // catalogue was empty is stored as a one-time credit; after a sync every
 // send is answered as for the long-term accept it is.
 func TestALongTermRowFollowsTheCatalogue(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oKindFollows0000000000000")
 	h.accept(u, longTerm, 1) // catalogue never synced: stored one-time
@@ -262,6 +269,7 @@ func TestALongTermRowFollowsTheCatalogue(t *testing.T) {
 // caller without a session before reading its body, and a stalled body does
 // not hold a connection past the read timeout.
 func TestClientRoutesCheckTheSessionBeforeTheBody(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	addr := strings.TrimPrefix(h.s.URL, "http://")
 	conn, err := net.Dial("tcp", addr)
@@ -303,6 +311,7 @@ func TestClientRoutesCheckTheSessionBeforeTheBody(t *testing.T) {
 // that is not UTF-8, and a session for a subject that is not an openid are
 // refused; nothing is sent and no credit moves.
 func TestBadBodiesAndSubjectsAreRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oBadBodies000000000000000")
 	h.accept(u, oneTime, 1)
@@ -338,6 +347,7 @@ func TestBadBodiesAndSubjectsAreRefused(t *testing.T) {
 // TestAnUnreadableTemplateListIsNotATimeout: a gettemplate answer that is not
 // JSON answers 502 wechat_error saying so, and keeps the catalogue.
 func TestAnUnreadableTemplateListIsNotATimeout(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)

@@ -104,6 +104,7 @@ func countEMF(t *testing.T, logs, metric string, dims map[string]string) int {
 // checks the EMF lines the functions wrote: names, units, dimension sets and
 // counts.
 func TestMetricsOfSendsCreditsTokensAndValidation(t *testing.T) {
+	t.Parallel()
 	began := time.Now().Add(-time.Second)
 	h := start(t) // runs the token refresher once: the bootstrap fetch
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
@@ -187,6 +188,7 @@ func TestMetricsOfSendsCreditsTokensAndValidation(t *testing.T) {
 // route, status, duration and appid, and never a token, a code, the admin key
 // or a full openid.
 func TestRequestLogLines(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	code := h.sim("POST", "/__sim/login", map[string]string{"openid": "oRequestLog00000000000000000"}).body["code"].(string)
 	s := h.api("POST", "/v1/session", "", map[string]string{"code": code})

@@ -51,6 +51,7 @@ func (h *harness) wxConfig(c answer, page string) string {
 // page: OAuth login, the JS-SDK configuration, the button's success detail
 // reported, a bizsend, and the sent event.
 func TestOfficialAccountFlow(t *testing.T) {
+	t.Parallel()
 	h := start(t, officialAccount())
 	if got := h.sim("GET", "/__sim/config", nil).body["kind"]; got != "official_account" {
 		t.Fatalf("simulator kind %v", got)
@@ -174,6 +175,7 @@ func TestOfficialAccountFlow(t *testing.T) {
 }
 
 func TestOfficialAccountRefusesMiniProgramShapes(t *testing.T) {
+	t.Parallel()
 	h := start(t, officialAccount())
 	u := h.login("")
 	// wx.requestSubscribeMessage's object is not the open tag's detail.
@@ -207,6 +209,7 @@ func TestOfficialAccountRefusesMiniProgramShapes(t *testing.T) {
 }
 
 func TestMiniProgramStackHasNoJSSDKAndNoBizSendFields(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.jssdkConfig("https://shop.example.com/"); a.status != 404 || a.errCode() != "not_official_account" {
 		t.Errorf("jssdk-config on a mini-program: %d %s", a.status, a.raw)
@@ -224,6 +227,7 @@ func TestMiniProgramStackHasNoJSSDKAndNoBizSendFields(t *testing.T) {
 }
 
 func TestJSSDKConfigRepairsABadTicketOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t, officialAccount())
 	page := "https://shop.example.com/notify?from=menu"
 	first := h.jssdkConfig(page)
@@ -275,6 +279,7 @@ func TestJSSDKConfigRepairsABadTicketOnce(t *testing.T) {
 }
 
 func TestOfficialAccountBroadcastGoesThroughBizSend(t *testing.T) {
+	t.Parallel()
 	h := start(t, officialAccount())
 	var users []user
 	for range 3 {
@@ -315,6 +320,7 @@ func TestOfficialAccountBroadcastGoesThroughBizSend(t *testing.T) {
 }
 
 func TestOfficialAccountWalkThroughRunsAsPrinted(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}

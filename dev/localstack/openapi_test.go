@@ -231,6 +231,7 @@ func checkTraffic(t *testing.T, tr *traffic) {
 // TestOpenAPIDescribesTheTemplateRoutes: every route of template.yaml is an
 // operation of docs/openapi.yaml, and the document has no other.
 func TestOpenAPIDescribesTheTemplateRoutes(t *testing.T) {
+	t.Parallel()
 	c, err := loadContract()
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +283,7 @@ func TestOpenAPIDescribesTheTemplateRoutes(t *testing.T) {
 // TestOpenAPIServerRoutesAreSigned: an operation is signed with SigV4 (or
 // the local admin key) exactly when its route uses the IAM authorizer.
 func TestOpenAPIServerRoutesAreSigned(t *testing.T) {
+	t.Parallel()
 	c, err := loadContract()
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +318,7 @@ func TestOpenAPIServerRoutesAreSigned(t *testing.T) {
 // declare, an answer without a required field, and an accepted request the
 // document does not allow.
 func TestOpenAPICheckCatchesWhatItShould(t *testing.T) {
+	t.Parallel()
 	c, err := loadContract()
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,7 @@ func checkToday(t *testing.T, a answer, want map[string]any) {
 }
 
 func TestQuotaRouteMatchesWeChatAndTodaysCounts(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 { // so that long-term is known
 		t.Fatalf("sync: %d %s", a.status, a.raw)
@@ -130,6 +131,7 @@ func TestQuotaRouteMatchesWeChatAndTodaysCounts(t *testing.T) {
 }
 
 func TestQuotaShowsOnePathsFailureInItsSlot(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.fault(map[string]any{"path": wechatsim.PathQuotaGet, "errcode": 76021, "count": 1})
 	a := h.quota()
@@ -146,6 +148,7 @@ func TestQuotaShowsOnePathsFailureInItsSlot(t *testing.T) {
 }
 
 func TestQuotaFollowsTheTokenAPI(t *testing.T) {
+	t.Parallel()
 	h := start(t, func(o *localstack.Options) {
 		prev := o.Getenv
 		o.Getenv = func(name string) string {
@@ -168,6 +171,7 @@ func TestQuotaFollowsTheTokenAPI(t *testing.T) {
 // TestQuotaWatch runs the hourly watch: it logs every path's quota and emits
 // QuotaRemainingPercent per path, warning only for a path below 10%.
 func TestQuotaWatch(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.s.Sim.SetQuota(sendPath, 20)
 	u := h.login("oQuotaWatch00000000000000000")

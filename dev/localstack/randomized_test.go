@@ -1,6 +1,7 @@
 package localstack_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -31,6 +32,7 @@ import (
 // A reported tap is reported up to three times with its report_id, as a
 // client retrying a report does.
 func TestRandomizedLedgerMatchesWeChat(t *testing.T) {
+	t.Parallel()
 	seed := uint64(20261101) // fixed, so that a failure replays; WXSUB_SEED tries others
 	if s := os.Getenv("WXSUB_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -173,7 +175,7 @@ func TestRandomizedLedgerMatchesWeChat(t *testing.T) {
 	for _, u := range users {
 		for _, tmpl := range tmpls {
 			wx := h.statsCredits(u.openid, tmpl)
-			if _, err := h.s.Backend.Store.Row(t.Context(), store.RowKey{AppID: h.appid, OpenID: u.openid, TemplateID: tmpl}); err == store.ErrNotFound {
+			if _, err := h.s.Backend.Store.Row(t.Context(), store.RowKey{AppID: h.appid, OpenID: u.openid, TemplateID: tmpl}); errors.Is(err, store.ErrNotFound) {
 				if wx != 0 {
 					t.Errorf("%s/%s: no ledger row, WeChat holds %d credits", u.openid, tmpl, wx)
 				}

@@ -18,6 +18,8 @@ import (
 // 2 credits each, three times: every send is answered 200 and recorded as
 // sent, today's count is exact, every balance ends at 0 with nothing in
 // flight, and no settlement was given up.
+//
+// Not parallel: its 200 concurrent sends load the machine on their own.
 func TestSendStormWithConflicts(t *testing.T) {
 	h := start(t)
 	if h.s.DB != nil {
@@ -73,6 +75,9 @@ func TestSendStormWithConflicts(t *testing.T) {
 // credits while 100 of them also get a direct send: the broadcast ends done
 // with exact counts, every direct send succeeds, and nobody gets a message
 // twice.
+//
+// Not parallel: 500 subscribers and 100 concurrent direct sends during the
+// broadcast outlast the functions' timeouts when other tests share the machine.
 func TestBroadcastAlongsideDirectSends(t *testing.T) {
 	h := start(t)
 	users := h.subscribersParallel("Bcast", 500, 2)

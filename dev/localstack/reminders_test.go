@@ -62,6 +62,7 @@ func (h *harness) message(id string) answer {
 }
 
 func TestReminderGoesOutAtItsTimeAndNotBefore(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderTime0000000000000")
 	h.accept(u, oneTime, 2)
@@ -108,6 +109,7 @@ func TestReminderGoesOutAtItsTimeAndNotBefore(t *testing.T) {
 }
 
 func TestBadSendAtIsRefusedAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderBad00000000000000")
 	h.accept(u, oneTime, 1)
@@ -135,6 +137,7 @@ func TestBadSendAtIsRefusedAndChangesNothing(t *testing.T) {
 }
 
 func TestReminderCreditIsHeldAgainstConcurrentSends(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderHeld0000000000000")
 	h.accept(u, oneTime, 1)
@@ -165,6 +168,7 @@ func TestReminderCreditIsHeldAgainstConcurrentSends(t *testing.T) {
 }
 
 func TestCancelReleasesTheHeldCredit(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderCancel00000000000")
 	h.accept(u, oneTime, 1)
@@ -195,6 +199,7 @@ func TestCancelReleasesTheHeldCredit(t *testing.T) {
 }
 
 func TestCancelOfAStartedMessageIsRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderStarted000000000")
 	h.accept(u, oneTime, 1)
@@ -227,6 +232,7 @@ func (h *harness) waitListed(openid, status string, n int) {
 }
 
 func TestZeroingCancelsTheReminderWithoutCallingWeChat(t *testing.T) {
+	t.Parallel()
 	for _, zero := range []struct {
 		name    string
 		revoked int64 // the held credit, and the rest of the balance
@@ -278,6 +284,7 @@ func TestZeroingCancelsTheReminderWithoutCallingWeChat(t *testing.T) {
 }
 
 func TestZeroingFoundAtTheReminderTime(t *testing.T) {
+	t.Parallel()
 	// Without the tally's follow-up (its stream is paused), the dispatch
 	// itself finds that a zeroing revoked the held credit.
 	h := start(t, func(o *localstack.Options) { o.ManualStreams = true })
@@ -304,6 +311,7 @@ func TestZeroingFoundAtTheReminderTime(t *testing.T) {
 }
 
 func TestRepeatedOrLateDispatchSendsNothingTwice(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.later(0)
 	const n = 25
@@ -350,6 +358,7 @@ func TestRepeatedOrLateDispatchSendsNothingTwice(t *testing.T) {
 }
 
 func TestReminderIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderKey0000000000000")
 	h.accept(u, oneTime, 2)
@@ -380,6 +389,7 @@ func TestReminderIdempotencyKey(t *testing.T) {
 }
 
 func TestUserMessagesArePaged(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oReminderList000000000000")
 	h.accept(u, oneTime, 7)
@@ -437,6 +447,7 @@ func TestUserMessagesArePaged(t *testing.T) {
 }
 
 func TestScheduledBroadcastStartsAtItsTime(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.later(0)
 	var users []user

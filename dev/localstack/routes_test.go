@@ -10,6 +10,7 @@ import (
 )
 
 func TestWalkThroughRunsAsPrinted(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
@@ -39,6 +40,7 @@ func TestWalkThroughRunsAsPrinted(t *testing.T) {
 }
 
 func TestSessionRoute(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	code := h.sim("POST", "/__sim/login", map[string]string{"openid": "oSession00000000000000000000"}).body["code"].(string)
 	a := h.api("POST", "/v1/session", "", map[string]string{"code": code})
@@ -92,6 +94,7 @@ func TestSessionRoute(t *testing.T) {
 }
 
 func TestSubscriptionRoutes(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSubscriber00000000000000000")
 	other := h.login("oOtherUser000000000000000000")
@@ -178,6 +181,7 @@ func TestSubscriptionRoutes(t *testing.T) {
 }
 
 func TestCatalogueMakesReportsAndSendsStrict(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if _, err := h.s.Backend.Catalog.Sync(t.Context(), h.s.Backend.WeChat, mustToken(t, h)); err != nil {
 		t.Fatal(err)
@@ -221,6 +225,7 @@ func TestCatalogueMakesReportsAndSendsStrict(t *testing.T) {
 }
 
 func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oLogCheck0000000000000000000")
 	h.accept(u, oneTime, 1)

@@ -129,6 +129,7 @@ func (h *harness) forgedSessions(u user) map[string]struct {
 }
 
 func TestClientRoutesRefuseMissingAndForgedSessions(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSecurityClient0000000000000")
 	h.accept(u, oneTime, 1)
@@ -150,6 +151,7 @@ func TestClientRoutesRefuseMissingAndForgedSessions(t *testing.T) {
 }
 
 func TestServerRoutesRefuseWithoutTheAdminKey(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSecurityServer0000000000000")
 	h.accept(u, oneTime, 1)
@@ -180,6 +182,7 @@ func TestServerRoutesRefuseWithoutTheAdminKey(t *testing.T) {
 // TestSessionActsOnlyForItsUser: the client routes take the openid from the
 // session alone; naming another user anywhere else is refused or ignored.
 func TestSessionActsOnlyForItsUser(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	a := h.login("oSecurityUserA00000000000000")
 	b := h.login("oSecurityUserB00000000000000")
@@ -226,6 +229,7 @@ func nested(n int) json.RawMessage {
 }
 
 func TestBodiesAreLimitedAndStrictlyDecoded(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSecurityBodies0000000000000")
 	h.accept(u, oneTime, 1)
@@ -295,6 +299,7 @@ func TestBodiesAreLimitedAndStrictlyDecoded(t *testing.T) {
 }
 
 func TestIDsOutsideTheirFormatsAreRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSecurityIDs0000000000000000")
 	h.accept(u, oneTime, 1)
@@ -331,6 +336,7 @@ func TestIDsOutsideTheirFormatsAreRefused(t *testing.T) {
 }
 
 func TestAnotherAppsMessageIsNotFound(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oSecurityOtherApp00000000000")
 	h.accept(u, oneTime, 1)
@@ -362,7 +368,8 @@ func TestAnotherAppsMessageIsNotFound(t *testing.T) {
 
 // TestNoLogLineCarriesASecret runs a representative mix of traffic, good and
 // bad, and searches everything logged, by the functions and through slog's
-// default logger, for credentials and full openids.
+// default logger, for credentials and full openids. Not parallel: it
+// replaces slog's default logger, which is the process's.
 func TestNoLogLineCarriesASecret(t *testing.T) {
 	h := start(t)
 	prev := slog.Default()
@@ -453,6 +460,7 @@ func TestNoLogLineCarriesASecret(t *testing.T) {
 // TestSecurityTableNamesRealTests keeps docs/security.md honest: every test
 // and fuzz target it names exists in the module.
 func TestSecurityTableNamesRealTests(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "security.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ const (
 	sendPath = "/cgi-bin/message/subscribe/send"
 )
 
+// Not parallel: its 200 concurrent sends a round are answered within the
+// functions' timeouts only on a machine they do not share with other tests.
 func TestConcurrentSendsSpendExactlyTheCredits(t *testing.T) {
 	h := start(t)
 	for round := 0; round < 3; round++ {
@@ -50,6 +52,7 @@ func TestConcurrentSendsSpendExactlyTheCredits(t *testing.T) {
 }
 
 func TestInvalidatedTokenCostsOneForcedRefresh(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	users := make([]user, 100)
 	for i := range users {
@@ -96,6 +99,7 @@ func TestInvalidatedTokenCostsOneForcedRefresh(t *testing.T) {
 // The first token, before the refresher's first scheduled run, is fetched by
 // the refresher too: the send function that needs it invokes it.
 func TestBootstrapTokenIsFetchedByTheRefresher(t *testing.T) {
+	t.Parallel()
 	h := startFresh(t)
 	u := h.login("oBootstrapUser00000000000000")
 	h.accept(u, oneTime, 1)
@@ -122,6 +126,7 @@ func tokenCalls(byFn map[string]map[string]int) map[string]int {
 }
 
 func TestOutcomeTable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		fault      map[string]any
@@ -201,6 +206,7 @@ func TestOutcomeTable(t *testing.T) {
 }
 
 func TestIdempotencyKeySendsOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oIdempotent00000000000000000")
 	h.accept(u, oneTime, 3)
@@ -257,6 +263,7 @@ func TestIdempotencyKeySendsOnce(t *testing.T) {
 }
 
 func TestSendRefusalsChangeNothing(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oRefusals0000000000000000000")
 	h.accept(u, oneTime, 1)
@@ -302,6 +309,7 @@ func TestSendRefusalsChangeNothing(t *testing.T) {
 }
 
 func TestLongTermTemplatesAreNotConsumed(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if _, err := h.s.Backend.Catalog.Sync(t.Context(), h.s.Backend.WeChat, mustToken(t, h)); err != nil {
 		t.Fatal(err)

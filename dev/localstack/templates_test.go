@@ -91,6 +91,7 @@ func asSlice(v any) []any {
 }
 
 func TestTemplateCatalogueRoutes(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oCatalogRoutes00000000000000")
 	ctx := context.Background()
@@ -156,6 +157,7 @@ func TestTemplateCatalogueRoutes(t *testing.T) {
 }
 
 func TestTemplateSyncWithABadTokenAndAFailingWeChat(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	forced := h.s.Sim.Stats().ForceRefreshes
 	// A refused token is reported and replaced once; the sync then succeeds.
@@ -197,6 +199,7 @@ func TestTemplateSyncWithABadTokenAndAFailingWeChat(t *testing.T) {
 // keyword package gives, WeChat not called, the credit untouched, and a
 // ValidationFailures metric.
 func TestValidationDetailsPerKeyword(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	if a := h.admin("POST", "/v1/templates/sync", nil); a.status != 200 {
 		t.Fatalf("sync: %d %s", a.status, a.raw)
@@ -257,6 +260,7 @@ func TestValidationDetailsPerKeyword(t *testing.T) {
 // TestUnsyncedCatalogueLetsSendsThrough: before the first sync wxsub does not
 // validate, so WeChat's own 47003 answers, and the credit is released.
 func TestUnsyncedCatalogueLetsSendsThrough(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	u := h.login("oUnsynced0000000000000000000")
 	h.accept(u, oneTime, 1)
@@ -282,6 +286,7 @@ func TestUnsyncedCatalogueLetsSendsThrough(t *testing.T) {
 // its schedules, and runs the printed walk-through: its last step shows the
 // synced catalogue and GET /v1/quota against the simulator.
 func TestMakeRunShowsCatalogueAndQuota(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}

@@ -110,9 +110,9 @@ func TestQueuesRedriveToAWatchedDeadLetterQueue(t *testing.T) {
 		}
 		redrive := get(props, "RedrivePolicy")
 		dlq := render(get(redrive, "deadLetterTargetArn"))
-		dlqID, ok := strings.CutPrefix(dlq, "!GetAtt ")
-		dlqID, ok = strings.CutSuffix(dlqID, ".Arn")
-		if !ok || s.types[dlqID] != "AWS::SQS::Queue" || dlqID == id {
+		dlqID, isGetAtt := strings.CutPrefix(dlq, "!GetAtt ")
+		dlqID, isArn := strings.CutSuffix(dlqID, ".Arn")
+		if !isGetAtt || !isArn || s.types[dlqID] != "AWS::SQS::Queue" || dlqID == id {
 			t.Errorf("%s: RedrivePolicy.deadLetterTargetArn is %q, want !GetAtt <another queue>.Arn", id, dlq)
 			continue
 		}

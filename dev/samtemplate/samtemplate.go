@@ -263,6 +263,7 @@ func parseFunction(id string, res, globals *yaml.Node, params map[string]Paramet
 	dirNode := get(res, "Metadata", CodeDirKey)
 	dir, ok := literal(dirNode)
 	if !ok || dir == "" {
+		//lint:ignore ST1005 the message starts with the template's key, which callers prefix with the function's logical id
 		return fn, fmt.Errorf("Metadata.%s must name the function's folder, e.g. functions/<name>", CodeDirKey)
 	}
 	if path.IsAbs(dir) || strings.Contains(dir, `\`) || path.Clean(dir) != dir || dir == "." || strings.HasPrefix(dir, "../") || dir == ".." {

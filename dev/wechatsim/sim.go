@@ -48,6 +48,18 @@ type Config struct {
 	Kind string
 }
 
+// LogValue gives log/slog the simulated app's identity and push settings,
+// never its secret, push token or EncodingAESKey.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("appid", c.AppID),
+		slog.String("original_id", c.OriginalID),
+		slog.String("push_url", c.PushURL),
+		slog.String("push_format", string(c.PushFormat)),
+		slog.Bool("push_secure", c.PushSecure),
+	)
+}
+
 // Kinds of app a Sim plays.
 const (
 	KindMiniprogram     = "miniprogram"

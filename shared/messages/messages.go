@@ -327,7 +327,7 @@ func (h *Handler) Send(ctx context.Context, r Request) (Result, error) {
 		res.WriteBy = time.Now().Add(r.SendAt.Sub(h.now()) - store.HoldLead)
 	}
 	rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
-	if err = h.followKind(ctx, rowKey, kind, err); err == errFollowed {
+	if err = h.followKind(ctx, rowKey, kind, err); errors.Is(err, errFollowed) {
 		rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
 	}
 	var dup *store.DuplicateError

@@ -87,6 +87,17 @@ type Handler struct {
 	MatchWindow time.Duration
 }
 
+// LogValue gives log/slog the handler's appid and modes, never the push
+// token or the EncodingAESKey.
+func (h *Handler) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("appid", h.AppID),
+		slog.Bool("push_token_set", h.Token != ""),
+		slog.Bool("secure", h.Cipher != nil),
+		slog.Bool("accept_plaintext", h.AcceptPlaintext),
+	)
+}
+
 // Routes served by the handler.
 func (h *Handler) Routes() httpapi.Router {
 	return httpapi.Router{
