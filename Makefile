@@ -2,14 +2,20 @@
 GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
-FUNCTIONS := session subscriptions send refresh-token templates quota events broadcast broadcast-worker sweep tally reminders jssdk
+FUNCTIONS := login subscriptions messages refresher templates quota pushevents broadcasts broadcasts-worker sweep tally reminders jssdk
 
-.PHONY: run test test-go test-js vet fmt-check lint-template bench fuzz build clean
+.PHONY: run demo test test-go test-js vet staticcheck fmt-check lint-template bench fuzz build clean
 
-run:
+run: demo
 	$(GO) run ./cmd/wxsub-local
 
-test: fmt-check vet lint-template test-go test-js
+# The demo mini-program's copy of the library, made from the one source
+# (WeChat DevTools packages only files inside the project).
+demo: miniprogram/demo/wxsub.js
+miniprogram/demo/wxsub.js: miniprogram/wxsub.js
+	cp $< $@
+
+test: fmt-check vet staticcheck lint-template test-go test-js
 
 # cfn-lint (the Python package, 1.x; it runs the SAM transform) must report
 # nothing, for a global region and both AWS China regions. Install it with `pipx install cfn-lint` (or pip) if you have not.
@@ -24,13 +30,19 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# staticcheck is pinned in the tools module (tools/go.mod, a `tool` line), so
+# the main module does not depend on it: `go tool -n` builds it there (cached
+# after the first time) and prints its path; it then checks this module.
+staticcheck:
+	@sc="$$(cd tools && $(GO) tool -n staticcheck)" || exit 1; "$$sc" $(PKGS)
+
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # The mini-program library's tests and the web page library's (web/, for
 # official accounts); the web demo also runs in headless Chromium from Go
-# (shared/localstack, TestDemoPageInHeadlessChromium).
-test-js:
+# (dev/localstack, TestDemoPageInHeadlessChromium).
+test-js: demo
 	node --test miniprogram/test/ web/test/
 
 # The Go micro-benchmarks, then cmd/wxsub-bench (load, token calls, sizes,
@@ -72,15 +84,15 @@ artifacts = $(or $(ARTIFACTS_DIR),bin/$(1))
 .PHONY: build-BroadcastFunction build-BroadcastWorkerFunction build-SweepFunction build-TallyFunction build-RemindersFunction
 .PHONY: build-JssdkFunction
 
-build-SessionFunction:       ; $(call lambda-build,session,$(call artifacts,session))
+build-SessionFunction:       ; $(call lambda-build,login,$(call artifacts,login))
 build-SubscriptionsFunction: ; $(call lambda-build,subscriptions,$(call artifacts,subscriptions))
-build-SendFunction:          ; $(call lambda-build,send,$(call artifacts,send))
-build-EventsFunction:        ; $(call lambda-build,events,$(call artifacts,events))
-build-RefreshTokenFunction:  ; $(call lambda-build,refresh-token,$(call artifacts,refresh-token))
+build-SendFunction:          ; $(call lambda-build,messages,$(call artifacts,messages))
+build-EventsFunction:        ; $(call lambda-build,pushevents,$(call artifacts,pushevents))
+build-RefreshTokenFunction:  ; $(call lambda-build,refresher,$(call artifacts,refresher))
 build-TemplatesFunction:     ; $(call lambda-build,templates,$(call artifacts,templates))
 build-QuotaFunction:         ; $(call lambda-build,quota,$(call artifacts,quota))
-build-BroadcastFunction:     ; $(call lambda-build,broadcast,$(call artifacts,broadcast))
-build-BroadcastWorkerFunction: ; $(call lambda-build,broadcast-worker,$(call artifacts,broadcast-worker))
+build-BroadcastFunction:     ; $(call lambda-build,broadcasts,$(call artifacts,broadcasts))
+build-BroadcastWorkerFunction: ; $(call lambda-build,broadcasts-worker,$(call artifacts,broadcasts-worker))
 build-SweepFunction:          ; $(call lambda-build,sweep,$(call artifacts,sweep))
 build-TallyFunction:          ; $(call lambda-build,tally,$(call artifacts,tally))
 build-RemindersFunction:      ; $(call lambda-build,reminders,$(call artifacts,reminders))

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,6 +43,23 @@ type Client struct {
 	base *url.URL
 	http *http.Client
 	auth authorizer
+}
+
+// LogValue gives log/slog the stack's URL and how requests are authorised,
+// never the admin key or AWS credentials.
+func (c *Client) LogValue() slog.Value {
+	auth := "none"
+	switch c.auth.(type) {
+	case adminKey:
+		auth = "admin_key"
+	case *sigV4:
+		auth = "sigv4"
+	}
+	base := ""
+	if c.base != nil {
+		base = c.base.String()
+	}
+	return slog.GroupValue(slog.String("url", base), slog.String("auth", auth))
 }
 
 // authorizer adds the credentials of a server route to a request whose

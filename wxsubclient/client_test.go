@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/localstack"
-	"github.com/wxsub/wxsub/shared/wechatsim"
+	"github.com/wxsub/wxsub/dev/localstack"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/wxsubclient"
 )
 

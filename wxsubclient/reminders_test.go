@@ -64,3 +64,50 @@ func TestReminderCallsFollowTheContract(t *testing.T) {
 		t.Fatalf("user messages: %+v %q %v %+v", list, next, err, got[3])
 	}
 }
+
+// TestRemindersOnTheLocalStack schedules, lists and cancels a reminder
+// through the client against the local stack: the credit is held, then
+// given back.
+func TestRemindersOnTheLocalStack(t *testing.T) {
+	s := stack(t)
+	c, err := wxsubclient.Local(s.URL, s.AdminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tmpl, data := shipped()
+	openid := subscriber(t, s, tmpl, 1)
+	at := s.Sim.Now().Add(time.Hour).Truncate(time.Second)
+	res, err := c.Send(ctx, wxsubclient.SendRequest{ToUser: openid, TemplateID: tmpl, Data: data, SendAt: &at})
+	if err != nil || res.Status != "scheduled" || res.CreditsLeft == nil || *res.CreditsLeft != 0 {
+		t.Fatalf("schedule: %+v %v", res, err)
+	}
+	if got, _ := time.Parse(time.RFC3339, res.SendAt); !got.Equal(at) {
+		t.Fatalf("send_at %q, want %v", res.SendAt, at)
+	}
+	var list []wxsubclient.Message
+	for deadline := time.Now().Add(10 * time.Second); len(list) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if list, _, err = c.UserMessages(ctx, openid, "scheduled", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(list) != 1 || list[0].MessageID != res.MessageID || list[0].SendAt == "" {
+		t.Fatalf("scheduled reminders: %+v", list)
+	}
+	m, err := c.CancelMessage(ctx, res.MessageID)
+	if err != nil || m.Status != "cancelled" || m.Reason == "" {
+		t.Fatalf("cancel: %+v %v", m, err)
+	}
+	if _, err := c.CancelMessage(ctx, res.MessageID); !wxsubclient.IsCode(err, "not_scheduled") {
+		t.Fatalf("cancel twice: %v", err)
+	}
+	l, err := c.UserSubscriptions(ctx, openid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range l.Subscriptions {
+		if sub.TemplateID == tmpl && (sub.Credits == nil || *sub.Credits != 1) {
+			t.Fatalf("the credit did not come back: %+v", sub)
+		}
+	}
+}

@@ -99,8 +99,11 @@ type Message struct {
 	ErrMsg      string `json:"errmsg,omitempty"`
 	WeChatMsgID string `json:"wechat_msgid,omitempty"`
 	BroadcastID string `json:"broadcast_id,omitempty"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedAt   string `json:"updated_at"`
+	// SendAt is a reminder's time; Reason says why a reminder was cancelled.
+	SendAt    string `json:"send_at,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 // Message reads a message (GET /v1/messages/{id}).

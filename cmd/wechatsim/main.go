@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/wechatsim"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/wxpush"
 )
 

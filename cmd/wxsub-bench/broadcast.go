@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/loadgen"
-	"github.com/wxsub/wxsub/shared/localdb"
-	"github.com/wxsub/wxsub/shared/localstack"
-	"github.com/wxsub/wxsub/shared/wechatsim"
+	"github.com/wxsub/wxsub/dev/loadgen"
+	"github.com/wxsub/wxsub/dev/localdb"
+	"github.com/wxsub/wxsub/dev/localstack"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 )
 
 // broadcastRun is a broadcast to many users at a configured rate, against

@@ -9,11 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/loadgen"
-	"github.com/wxsub/wxsub/shared/localdb"
-	"github.com/wxsub/wxsub/shared/localstack"
+	"github.com/wxsub/wxsub/dev/loadgen"
+	"github.com/wxsub/wxsub/dev/localdb"
+	"github.com/wxsub/wxsub/dev/localstack"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/store"
-	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
 // contention is the send storm of the bench: concurrent sends over many

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/loadgen"
+	"github.com/wxsub/wxsub/dev/loadgen"
 )
 
 // write renders the report as Markdown.

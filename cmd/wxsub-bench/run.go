@@ -11,13 +11,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/coldstart"
-	"github.com/wxsub/wxsub/shared/loadgen"
-	"github.com/wxsub/wxsub/shared/localstack"
-	"github.com/wxsub/wxsub/shared/samtemplate"
+	"github.com/wxsub/wxsub/dev/coldstart"
+	"github.com/wxsub/wxsub/dev/loadgen"
+	"github.com/wxsub/wxsub/dev/localstack"
+	"github.com/wxsub/wxsub/dev/samtemplate"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
-	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
 // config is the command line.

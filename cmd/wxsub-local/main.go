@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxsub/wxsub/devlog"
+	"github.com/wxsub/wxsub/dev/devlog"
+	"github.com/wxsub/wxsub/dev/localstack"
 	"github.com/wxsub/wxsub/shared/backend"
-	"github.com/wxsub/wxsub/shared/localstack"
 )
 
 func main() {

@@ -15,11 +15,11 @@ const DEMO = path.join(ROOT, 'demo');
 const SIM = 'http://127.0.0.1:3001';
 
 test('the demo carries the library unchanged', () => {
-  // DevTools packages only files inside the project, so the demo holds a copy.
-  // After changing wxsub.js: cp miniprogram/wxsub.js miniprogram/demo/wxsub.js
+  // DevTools packages only files inside the project, so the demo holds a copy,
+  // made from the one source by `make demo` (make run and make test-js run it).
   assert.ok(
     fs.readFileSync(path.join(DEMO, 'wxsub.js')).equals(fs.readFileSync(path.join(ROOT, 'wxsub.js'))),
-    'miniprogram/demo/wxsub.js differs from miniprogram/wxsub.js; copy it again'
+    'miniprogram/demo/wxsub.js differs from miniprogram/wxsub.js: run make demo'
   );
 });
 

@@ -55,6 +55,12 @@ type Backend struct {
 	Clock func() time.Time
 }
 
+// LogValue gives log/slog the configuration (its own LogValue: no secrets);
+// the rest of a Backend is connections, not state worth a log line.
+func (b *Backend) LogValue() slog.Value {
+	return slog.GroupValue(slog.Any("config", b.Config))
+}
+
 // Options replaces parts of what Open builds (the local stack and tests use them).
 type Options struct {
 	// DB is the DynamoDB client; nil builds one from the configuration.

@@ -120,7 +120,7 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 		}
 	}
 	if err := h.Messages.Validate(ctx, msg); err != nil {
-		return httpapi.Response{}, err
+		return httpapi.Response{}, messages.HTTPError(err)
 	}
 	data, err := json.Marshal(msg.Data)
 	if err != nil {

@@ -2,44 +2,53 @@ package broadcasts
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/errcode"
+	"github.com/wxsub/wxsub/shared/ledger"
+	"github.com/wxsub/wxsub/shared/messages"
+	"github.com/wxsub/wxsub/shared/token"
+	"github.com/wxsub/wxsub/shared/wechat"
 )
 
 func TestBroadcastJudgesEachSendAnswer(t *testing.T) {
-	wechatAnswer := func(status int, code string, errcode int) httpapi.Response {
-		e := httpapi.Errorf(status, code, "WeChat said no")
-		e.WeChat = &httpapi.WeChatError{ErrCode: errcode, ErrMsg: "..."}
-		return e.Response()
+	wechatAnswer := func(err error) messages.Result {
+		m := errcode.Of(err)
+		return messages.Result{MessageID: "m1", Status: m.Outcome.Status, Meaning: m, WeChat: err}
 	}
-	replayed := func(r httpapi.Response) httpapi.Response {
-		r.Headers["Idempotent-Replayed"] = "true"
+	withCode := func(errcode int) messages.Result {
+		return wechatAnswer(&wechat.Error{Op: "subscribe/send", Code: errcode, Msg: "...", HTTPStatus: 200})
+	}
+	replayed := func(r messages.Result) messages.Result {
+		r.Replayed = true
 		return r
 	}
+	refused := func(r messages.Reason) error { return &messages.RefusedError{Reason: r, TemplateID: "tmpl"} }
+	noTokenResult := messages.Result{MessageID: "m1", Status: ledger.Failed, Meaning: errcode.NoToken, WeChat: &token.NoTokenError{Err: errors.New("no token")}}
 	for name, c := range map[string]struct {
-		resp httpapi.Response
+		res  messages.Result
 		err  error
 		want answer
 	}{
-		"sent":                 {resp: httpapi.JSON(200, map[string]string{"status": "sent"}), want: answer{verdict: served}},
-		"45011":                {resp: wechatAnswer(429, "rate_limited", 45011), want: answer{verdict: slowDown, errcode: 45011}},
-		"43108":                {resp: wechatAnswer(429, "rate_limited", 43108), want: answer{verdict: slowDown, errcode: 43108}},
-		"45009":                {resp: wechatAnswer(429, "quota_exhausted", 45009), want: answer{verdict: quotaUsedUp, errcode: 45009}},
-		"no token":             {resp: httpapi.Errorf(503, "token_unavailable", "no token").Response(), want: answer{verdict: noToken}},
-		"45009 replayed":       {resp: replayed(wechatAnswer(429, "quota_exhausted", 45009)), want: answer{verdict: served}},
-		"45011 replayed":       {resp: replayed(wechatAnswer(429, "rate_limited", 45011)), want: answer{verdict: served}},
-		"47003":                {resp: wechatAnswer(422, "invalid_data", 47003), want: answer{verdict: served, errcode: 47003}},
-		"timeout":              {resp: wechatAnswer(504, "wechat_timeout", 0), want: answer{verdict: served}},
-		"no credit":            {err: httpapi.Errorf(409, "no_credit", "none left"), want: answer{verdict: served}},
-		"in progress":          {err: httpapi.Errorf(409, "request_in_progress", "wait"), want: answer{verdict: served}},
-		"store unavailable":    {err: httpapi.Errorf(503, "store_unavailable", "down"), want: answer{verdict: retry}},
-		"catalogue changed":    {err: httpapi.Errorf(422, "invalid_data", "bad"), want: answer{verdict: uncounted}},
-		"template withdrawn":   {err: httpapi.Errorf(404, "unknown_template", "gone"), want: answer{verdict: uncounted}},
+		"sent":                 {res: wechatAnswer(nil), want: answer{verdict: served}},
+		"45011":                {res: withCode(45011), want: answer{verdict: slowDown, errcode: 45011}},
+		"43108":                {res: withCode(43108), want: answer{verdict: slowDown, errcode: 43108}},
+		"45009":                {res: withCode(45009), want: answer{verdict: quotaUsedUp, errcode: 45009}},
+		"no token":             {res: noTokenResult, want: answer{verdict: noToken}},
+		"45009 replayed":       {res: replayed(withCode(45009)), want: answer{verdict: served}},
+		"45011 replayed":       {res: replayed(withCode(45011)), want: answer{verdict: served}},
+		"47003":                {res: withCode(47003), want: answer{verdict: served, errcode: 47003}},
+		"timeout":              {res: wechatAnswer(&wechat.Error{Op: "subscribe/send", Err: wechat.ErrOutcomeUnknown}), want: answer{verdict: served}},
+		"no credit":            {err: refused(messages.NoCredit), want: answer{verdict: served}},
+		"in progress":          {err: refused(messages.InProgress), want: answer{verdict: served}},
+		"store unavailable":    {err: fmt.Errorf("%w: down", messages.ErrStoreUnavailable), want: answer{verdict: retry}},
+		"catalogue changed":    {err: refused(messages.InvalidData), want: answer{verdict: uncounted}},
+		"template withdrawn":   {err: refused(messages.UnknownTemplate), want: answer{verdict: uncounted}},
 		"not an answer at all": {err: errors.New("boom"), want: answer{verdict: failed}},
 	} {
-		if got := judge(c.resp, c.err); got != c.want {
+		if got := judge(c.res, c.err); got != c.want {
 			t.Errorf("%s: judged %+v, want %+v", name, got, c.want)
 		}
 	}

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/dev/localdb"
 	"github.com/wxsub/wxsub/shared/broadcasts"
 	"github.com/wxsub/wxsub/shared/httpapi"
-	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/store"
 )
 

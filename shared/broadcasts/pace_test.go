@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/wxsub/wxsub/dev/fakeclock"
 	"github.com/wxsub/wxsub/shared/broadcasts"
-	"github.com/wxsub/wxsub/shared/fakeclock"
 )
 
 // waits lets n sends start and returns how long they took on the clock.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wxsub/wxsub/dev/localdb"
 	"github.com/wxsub/wxsub/shared/broadcasts"
 	"github.com/wxsub/wxsub/shared/ledger"
-	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/store"
 )
 

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/httpapi"
+	"github.com/wxsub/wxsub/shared/errcode"
 	"github.com/wxsub/wxsub/shared/messages"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wechat"
@@ -174,19 +173,19 @@ func (j *sendJob) halted() bool {
 
 // one sends to one user (or one reminder) and acts on the answer.
 func (j *sendJob) one(ctx context.Context, openid string) {
-	var resp httpapi.Response
+	var res messages.Result
 	var err error
 	if j.remind {
-		resp, err = j.h.Messages.SendScheduled(ctx, openid)
+		res, err = j.h.Messages.SendScheduled(ctx, openid)
 	} else {
-		resp, err = j.h.Messages.Send(ctx, messages.Request{
+		res, err = j.h.Messages.Send(ctx, messages.Request{
 			Message: wechat.Message{ToUser: openid, TemplateID: j.b.TemplateID, Page: j.b.Page, Data: j.data,
 				MiniprogramState: j.b.MiniprogramState, Lang: j.b.Lang, Miniprogram: miniprogramLink(j.b)},
 			IdempotencyKey: IdempotencyKey(j.b.ID, openid),
 			BroadcastID:    j.b.ID,
 		})
 	}
-	a := judge(resp, err)
+	a := judge(res, err)
 	switch a.verdict {
 	case served:
 	case retry:
@@ -262,50 +261,36 @@ type answer struct {
 	errcode int // WeChat's, when it answered one
 }
 
-// judge reads what messages.Handler.Send answered. Refusals come as
-// *httpapi.Error; WeChat's answers, fresh or replayed for a repeated
-// Idempotency-Key, as a response. A replayed answer is an outcome an
-// earlier delivery of the job met and counted: it asks nothing now.
-func judge(resp httpapi.Response, err error) answer {
-	var herr *httpapi.Error
+// judge reads what messages.Handler.Send (or SendScheduled) returned.
+// Refusals come as errors; WeChat's answers as results. A replayed result
+// is an outcome an earlier delivery of the job met and counted: it asks
+// nothing now.
+func judge(res messages.Result, err error) answer {
+	var refused *messages.RefusedError
 	switch {
-	case err == nil:
-		return judgeResponse(resp)
-	case errors.As(err, &herr) && herr.Status == http.StatusServiceUnavailable:
+	case errors.Is(err, messages.ErrStoreUnavailable):
 		return answer{verdict: retry}
-	case errors.As(err, &herr) && (herr.Code == "invalid_data" || herr.Code == "unknown_template"):
+	case errors.As(err, &refused) && (refused.Reason == messages.InvalidData || refused.Reason == messages.UnknownTemplate):
 		return answer{verdict: uncounted}
-	case errors.As(err, &herr):
+	case errors.As(err, &refused):
 		// A refusal (counted by the answer it remembers) or a send of this
 		// user in progress in another delivery of the job (counted by that one).
 		return answer{verdict: served}
-	}
-	return answer{verdict: failed}
-}
-
-func judgeResponse(resp httpapi.Response) answer {
-	if resp.StatusCode < 400 || resp.Headers["Idempotent-Replayed"] == "true" {
+	case err != nil:
+		return answer{verdict: failed}
+	case res.Replayed:
 		return answer{verdict: served}
+	case res.Meaning == errcode.NoToken:
+		return answer{verdict: noToken}
 	}
-	var body struct {
-		Error struct {
-			Code   string `json:"code"`
-			WeChat struct {
-				ErrCode int `json:"errcode"`
-			} `json:"wechat"`
-		} `json:"error"`
-	}
-	if json.Unmarshal([]byte(resp.Body), &body) != nil {
-		return answer{verdict: served}
-	}
-	a := answer{verdict: served, errcode: body.Error.WeChat.ErrCode}
-	switch body.Error.Code {
-	case "rate_limited":
-		a.verdict = slowDown
-	case "quota_exhausted":
-		a.verdict = quotaUsedUp
-	case "token_unavailable":
-		a.verdict = noToken
+	a := answer{verdict: served, errcode: wechat.CodeOf(res.WeChat)}
+	if res.Meaning.Class == errcode.ClassRate {
+		switch a.errcode {
+		case 45011, 43108: // a per-minute limit, or another send to the user in flight
+			a.verdict = slowDown
+		case 45009: // the daily quota
+			a.verdict = quotaUsedUp
+		}
 	}
 	return a
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/dev/localdb"
 	"github.com/wxsub/wxsub/shared/broadcasts"
-	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/store"
 )
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -28,7 +29,8 @@ const (
 	DefaultPendingAfter = 90 * time.Second
 )
 
-// Config is wxsub's configuration. Its String method never prints a secret.
+// Config is wxsub's configuration. Its String and LogValue methods never
+// print a secret.
 type Config struct {
 	AppID          string
 	Secret         string
@@ -92,6 +94,30 @@ const (
 func (c Config) String() string {
 	return fmt.Sprintf("appid=%s kind=%s api=%s token_api=%s table=%s dynamodb=%s session_ttl=%s push_mode=%s credit_source=%s",
 		c.AppID, c.AppKind, c.APIBase, c.TokenMode, c.Table, orAWS(c.DynamoEndpoint), c.SessionTTL, c.PushMode, c.CreditSource)
+}
+
+// LogValue describes the configuration to log/slog without its secrets: of
+// each secret only whether it is set.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("appid", c.AppID),
+		slog.String("kind", c.AppKind),
+		slog.String("api", c.APIBase),
+		slog.String("token_api", c.TokenMode),
+		slog.String("table", c.Table),
+		slog.String("dynamodb", orAWS(c.DynamoEndpoint)),
+		slog.Duration("session_ttl", c.SessionTTL),
+		slog.Duration("pending_after", c.PendingAfter),
+		slog.String("push_mode", c.PushMode),
+		slog.String("credit_source", c.CreditSource),
+		slog.String("refresher", c.Refresher),
+		slog.String("broadcast_queue", c.BroadcastQueueURL),
+		slog.Bool("secret_set", c.Secret != ""),
+		slog.Bool("push_token_set", c.PushToken != ""),
+		slog.Bool("encoding_aes_key_set", c.EncodingAESKey != ""),
+		slog.Bool("session_signing_key_set", len(c.SessionKey) > 0),
+		slog.Bool("admin_key_set", c.AdminKey != ""),
+	)
 }
 
 func orAWS(s string) string {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -182,7 +183,7 @@ func Decode(req Request, v any, limit int) *Error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(err, raw, reflect.TypeOf(v))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Errorf(http.StatusBadRequest, "invalid_json", "the body has data after the JSON value; send exactly one object")
@@ -190,7 +191,8 @@ func Decode(req Request, v any, limit int) *Error {
 	return nil
 }
 
-func decodeError(err error) *Error {
+// decodeError explains why raw did not decode into a value of type t.
+func decodeError(err error, raw []byte, t reflect.Type) *Error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -202,10 +204,14 @@ func decodeError(err error) *Error {
 			field = "the body"
 		}
 		return Errorf(http.StatusBadRequest, "invalid_json", "%s must be a JSON %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return Errorf(http.StatusBadRequest, "unknown_field", "%s is not a field of this request; remove it",
-			strings.TrimPrefix(err.Error(), "json: unknown field "))
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	}
+	if name, ok := unknownField(raw, t, err); ok {
+		if name == "" {
+			return Errorf(http.StatusBadRequest, "unknown_field", "the body has a field that is not one of this request's; remove it")
+		}
+		return Errorf(http.StatusBadRequest, "unknown_field", "%q is not a field of this request; remove it", name)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return Errorf(http.StatusBadRequest, "invalid_json", "the body ends in the middle of a JSON value")
 	}
 	var herr *Error

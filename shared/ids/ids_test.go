@@ -7,7 +7,7 @@ func TestIDs(t *testing.T) {
 	if a == b || !Valid(a, "m") || Valid(a, "b") {
 		t.Fatalf("random ids %q %q", a, b)
 	}
-	if Derived('k', "wx1", "order-1") != Derived('k', "wx1", "order-1") {
+	if d1, d2 := Derived('k', "wx1", "order-1"), Derived('k', "wx1", "order-1"); d1 != d2 {
 		t.Fatal("a derived id changed")
 	}
 	if Derived('k', "wx1", "order-1") == Derived('k', "wx1o", "rder-1") {

@@ -31,7 +31,7 @@ func TestNonceNamesItsTicketVersion(t *testing.T) {
 			t.Errorf("nonce(%d) = %q reads back as %d %v", v, n, got, ok)
 		}
 	}
-	if nonce(1) == nonce(1) {
+	if n1, n2 := nonce(1), nonce(1); n1 == n2 {
 		t.Error("two nonces are equal")
 	}
 	for _, bad := range []string{"", "v1n", "x1nABCDEFGHIJKL", "v1nABCDEFGHIJK!", "v99999999999999999999nABCDEFGHIJKL"} {

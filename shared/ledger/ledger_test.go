@@ -1,12 +1,9 @@
 package ledger
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/wxsub/wxsub/shared/wechat"
 )
 
 func TestOnTapFollowsTheContractTable(t *testing.T) {
@@ -107,61 +104,6 @@ func TestCanReserve(t *testing.T) {
 	lt := Reserve(Row{Kind: LongTerm, Status: Accept})
 	if lt.Spent != 0 || lt.Credits != 0 || lt.Inflight != 1 {
 		t.Errorf("a long-term reservation spent credits: %+v", lt)
-	}
-}
-
-func TestDecideCoversEveryRowOfTheOutcomeTable(t *testing.T) {
-	we := func(code int) error { return &wechat.Error{Op: "subscribe/send", Code: code, Msg: "x"} }
-	cases := []struct {
-		name string
-		err  error
-		want Outcome
-	}{
-		{"0", nil, Outcome{Status: Sent, Credit: Spend}},
-		{"43101", we(43101), Outcome{Status: Failed, Credit: SpendAndZero}},
-		{"40001", we(40001), Outcome{Status: Failed, Credit: Release, Retry: RetryFreshToken, Retryable: true}},
-		{"40014", we(40014), Outcome{Status: Failed, Credit: Release, Retry: RetryFreshToken, Retryable: true}},
-		{"42001", we(42001), Outcome{Status: Failed, Credit: Release, Retry: RetryFreshToken, Retryable: true}},
-		{"43108", we(43108), Outcome{Status: Failed, Credit: Release, Retry: RetryBackoff, Retryable: true}},
-		{"45009", we(45009), Outcome{Status: Failed, Credit: Release, Retryable: true}},
-		{"45011", we(45011), Outcome{Status: Failed, Credit: Release, Retryable: true}},
-		{"-1", we(-1), Outcome{Status: Failed, Credit: Release, Retryable: true}},
-		{"http 502 without errcode", &wechat.Error{HTTPStatus: 502}, Outcome{Status: Unknown, Credit: Spend}},
-		{"http 500 without errcode", &wechat.Error{HTTPStatus: 500}, Outcome{Status: Unknown, Credit: Spend}},
-		{"http 503 with errcode -1", &wechat.Error{HTTPStatus: 503, Code: -1}, Outcome{Status: Failed, Credit: Release, Retryable: true}},
-		{"timeout", &wechat.Error{Err: fmt.Errorf("%w: deadline", wechat.ErrOutcomeUnknown)}, Outcome{Status: Unknown, Credit: Spend}},
-		{"refused", &wechat.Error{Err: errors.New("connection refused")}, Outcome{Status: Failed, Credit: Release, Retryable: true}},
-	}
-	for _, code := range []int{40003, 40037, 41030, 47001, 47003, 45168, 43107} {
-		cases = append(cases, struct {
-			name string
-			err  error
-			want Outcome
-		}{fmt.Sprint(code), we(code), Outcome{Status: Failed, Credit: Release}})
-	}
-	for _, c := range cases {
-		if got := Decide(c.err); got != c.want {
-			t.Errorf("Decide(%s) = %+v, want %+v", c.name, got, c.want)
-		}
-	}
-}
-
-func TestFreesKeyOnlyAfterRetryableReleases(t *testing.T) {
-	we := func(code int) error { return &wechat.Error{Op: "subscribe/send", Code: code, Msg: "x"} }
-	free := map[string]error{"-1": we(-1), "45009": we(45009), "45011": we(45011), "43108": we(43108), "42001": we(42001),
-		"connection refused": &wechat.Error{Err: errors.New("connection refused")}}
-	for name, err := range free {
-		if !Decide(err).FreesKey() {
-			t.Errorf("%s keeps the key; nothing was delivered and the retry is a new attempt", name)
-		}
-	}
-	kept := map[string]error{"0": nil, "43101": we(43101), "47003": we(47003), "40037": we(40037), "43107": we(43107),
-		"http 502": &wechat.Error{HTTPStatus: 502},
-		"timeout":  &wechat.Error{Err: fmt.Errorf("%w: deadline", wechat.ErrOutcomeUnknown)}}
-	for name, err := range kept {
-		if Decide(err).FreesKey() {
-			t.Errorf("%s frees the key; its answer is final and must be replayed", name)
-		}
 	}
 }
 

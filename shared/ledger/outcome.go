@@ -1,7 +1,5 @@
 package ledger
 
-import "github.com/wxsub/wxsub/shared/wechat"
-
 // MessageStatus is the life-cycle state of one message.
 type MessageStatus string
 
@@ -50,7 +48,8 @@ const (
 	RetryBackoff
 )
 
-// Outcome is one row of the send outcome table.
+// Outcome is what WeChat's answer to a send does to the message and its
+// credit: one column of errcode's table.
 type Outcome struct {
 	Status MessageStatus
 	Credit CreditEffect
@@ -66,40 +65,4 @@ type Outcome struct {
 // Every other outcome is final and its answer is replayed to a repeat.
 func (o Outcome) FreesKey() bool {
 	return o.Status == Failed && o.Credit == Release && o.Retryable
-}
-
-// Decide maps WeChat's answer to a send (nil error for errcode 0) to the
-// outcome table of the contract. A retry that was already made is settled by
-// calling Decide again with its final answer and ignoring Retry.
-func Decide(err error) Outcome {
-	if err == nil {
-		return Outcome{Status: Sent, Credit: Spend}
-	}
-	if wechat.IsGatewayFailure(err) {
-		// An HTTP 5xx without an errcode comes from a gateway in front of
-		// WeChat, which may have failed after WeChat delivered the message:
-		// WeChat's send documents only errcode answers
-		// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html),
-		// so nothing tells the two apart. Never risk a double delivery: the
-		// credit stays spent and the sent event settles the message.
-		return Outcome{Status: Unknown, Credit: Spend}
-	}
-	code := wechat.CodeOf(err)
-	switch wechat.ClassOf(err) {
-	case wechat.ClassUnknown:
-		// Never risk a double delivery: the credit stays spent.
-		return Outcome{Status: Unknown, Credit: Spend}
-	case wechat.ClassNoSubscription:
-		return Outcome{Status: Failed, Credit: SpendAndZero}
-	case wechat.ClassToken:
-		return Outcome{Status: Failed, Credit: Release, Retry: RetryFreshToken, Retryable: true}
-	case wechat.ClassRate:
-		if code == 43108 {
-			return Outcome{Status: Failed, Credit: Release, Retry: RetryBackoff, Retryable: true}
-		}
-		return Outcome{Status: Failed, Credit: Release, Retryable: true}
-	case wechat.ClassUnavailable:
-		return Outcome{Status: Failed, Credit: Release, Retryable: true}
-	}
-	return Outcome{Status: Failed, Credit: Release}
 }

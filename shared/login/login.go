@@ -28,6 +28,11 @@ type Handler struct {
 	WebOAuth bool
 }
 
+// LogValue gives log/slog the handler's appid and mode, never the secret.
+func (h *Handler) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("appid", h.AppID), slog.Bool("web_oauth", h.WebOAuth))
+}
+
 // Routes served by the handler.
 func (h *Handler) Routes() httpapi.Router {
 	return httpapi.Router{"POST /v1/session": h.session}

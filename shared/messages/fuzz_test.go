@@ -17,7 +17,7 @@ import (
 // validator, exactly as post does.
 func decodeSend(body []byte) (wechat.Message, error) {
 	req := httpapi.Request{Body: string(body), Headers: map[string]string{"content-type": "application/json"}}
-	var raw sendRequest
+	var raw Body
 	if herr := httpapi.Decode(req, &raw, 16<<10); herr != nil {
 		return wechat.Message{}, herr
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/shared/catalog"
+	"github.com/wxsub/wxsub/shared/errcode"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/ids"
 	"github.com/wxsub/wxsub/shared/ledger"
@@ -90,15 +91,9 @@ type Body struct {
 	SendAt string `json:"send_at,omitempty"`
 }
 
-// sendRequest is the name the decoder and its tests use for Body.
-type sendRequest = Body
-
-// ParseMessage validates a send body's shape (not its data against the
-// template); the error is a 4xx that says what to fix.
-func ParseMessage(b Body) (wechat.Message, error) { return parseRequest(b) }
-
-// Parse is ParseMessage for this handler's kind of app: only an official
-// account's bizsend body may carry miniprogram.
+// Parse validates a send body's shape (not its data against the template)
+// for this handler's kind of app: only an official account's bizsend body
+// may carry miniprogram. The error is a 4xx that says what to fix.
 func (h *Handler) Parse(b Body) (wechat.Message, error) {
 	if b.Miniprogram != nil && !h.OfficialAccount {
 		return wechat.Message{}, httpapi.Errorf(http.StatusBadRequest, "unknown_field",
@@ -149,7 +144,7 @@ type Request struct {
 }
 
 // parseRequest validates a send body; the error is a 4xx that says what to fix.
-func parseRequest(raw sendRequest) (wechat.Message, error) {
+func parseRequest(raw Body) (wechat.Message, error) {
 	bad := func(code, format string, args ...any) error {
 		return httpapi.Errorf(http.StatusBadRequest, code, format, args...)
 	}
@@ -220,7 +215,7 @@ func dataValue(raw json.RawMessage) (string, error) {
 }
 
 func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
-	var raw sendRequest
+	var raw Body
 	if err := httpapi.Decode(req, &raw, 16<<10); err != nil {
 		return httpapi.Response{}, err
 	}
@@ -239,7 +234,11 @@ func (h *Handler) post(ctx context.Context, req httpapi.Request) (httpapi.Respon
 			return httpapi.Response{}, err
 		}
 	}
-	return h.Send(ctx, Request{Message: msg, IdempotencyKey: key, SendAt: sendAt})
+	res, err := h.Send(ctx, Request{Message: msg, IdempotencyKey: key, SendAt: sendAt})
+	if err != nil {
+		return httpapi.Response{}, HTTPError(err)
+	}
+	return response(res), nil
 }
 
 func (h *Handler) now() time.Time {
@@ -284,9 +283,12 @@ func KeyedID(appid, key string) string { return ids.Derived('k', appid, key) }
 // Send validates the data against the catalogue and sends one message,
 // spending the user's credit exactly once: the reservation (with the pending
 // message record) is one DynamoDB transaction, the settlement another. A
-// request with SendAt is a reminder: its credit is held and Send answers
-// 202 scheduled; SendScheduled sends it at its time.
-func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error) {
+// request with SendAt is a reminder: its credit is held and the result is
+// its scheduling; SendScheduled sends it at its time. WeChat's answer,
+// whatever it is, comes as a Result; a send refused before WeChat was
+// called comes as a *RefusedError, one that could not reach the store as
+// ErrStoreUnavailable.
+func (h *Handler) Send(ctx context.Context, r Request) (Result, error) {
 	m := r.Message
 	now := time.Now().UTC()
 	rec := store.Message{
@@ -300,22 +302,21 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		window = IdempotencyWindow
 	}
 	kind, extra, err := h.validate(ctx, m)
-	var invalid *httpapi.Error
-	if err != nil && r.BroadcastID == "" && errors.As(err, &invalid) && invalid.Status != http.StatusServiceUnavailable {
-		// A final answer (404 unknown_template, 422 invalid_data): with a
-		// key it is remembered, and a key used before replays its answer.
-		// A broadcast validated its data when it was accepted and counts a
+	if why, ok := refused(err); ok && r.BroadcastID == "" && why.Final() {
+		// A final answer (unknown template, invalid data): with a key it
+		// is remembered, and a key used before replays its answer. A
+		// broadcast validated its data when it was accepted and counts a
 		// user refused here itself.
-		return h.refuse(ctx, rec, m, window, invalid)
+		return h.refuse(ctx, rec, m, window, why)
 	}
 	if err != nil {
-		return httpapi.Response{}, err
+		return Result{}, err
 	}
 	rec.Kind = kind
 	warnings := dropExtra(&m, extra)
 	if !r.SendAt.IsZero() {
 		if err := h.scheduled(&rec, m, r.SendAt, warnings); err != nil {
-			return httpapi.Response{}, err
+			return Result{}, err
 		}
 	}
 
@@ -326,52 +327,48 @@ func (h *Handler) Send(ctx context.Context, r Request) (httpapi.Response, error)
 		res.WriteBy = time.Now().Add(r.SendAt.Sub(h.now()) - store.HoldLead)
 	}
 	rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
-	if err = h.followKind(ctx, rowKey, kind, err); err == errFollowed {
+	if err = h.followKind(ctx, rowKey, kind, err); errors.Is(err, errFollowed) {
 		rec.ReservedAt, err = h.Store.ReserveAt(ctx, res)
 	}
 	var dup *store.DuplicateError
-	var refused *store.RefusedError
+	var refusedRow *store.RefusedError
 	switch {
 	case errors.As(err, &dup):
-		if e := dup.Existing; e.AnswerStatus == http.StatusAccepted && e.OpenID == m.ToUser && e.TemplateID == m.TemplateID {
-			return h.scheduledAnswer(ctx, e, nil, true), nil // a reminder: its status now
+		if e := dup.Existing; !e.SendAt.IsZero() && e.OpenID == m.ToUser && e.TemplateID == m.TemplateID {
+			return h.scheduledResult(ctx, e, nil, true), nil // a reminder: its status now
 		}
 		return replay(dup.Existing, m)
-	case errors.As(err, &refused):
-		return h.refuse(ctx, rec, m, window, noCredit(refused.Refusal))
+	case errors.As(err, &refusedRow):
+		return h.refuse(ctx, rec, m, window, &RefusedError{Reason: NoCredit, TemplateID: m.TemplateID, Refusal: refusedRow.Refusal})
 	case errors.Is(err, store.ErrTooLate):
-		return httpapi.Response{}, httpapi.Errorf(http.StatusBadRequest, "invalid_send_at",
-			"send_at came too close while the database was busy (a reminder must be held at least %s before it); nothing was scheduled: send it now or choose a later send_at", store.HoldLead)
+		return Result{}, &RefusedError{Reason: TooLate, TemplateID: m.TemplateID}
 	case err != nil:
 		if store.MayHaveWritten(err) {
 			h.undoReservation(ctx, rowKey, rec)
 		}
-		return httpapi.Response{}, storeUnavailable(err)
+		return Result{}, h.storeUnavailable(ctx, err)
 	}
 	if rec.Status == ledger.Scheduled {
 		h.Logger.InfoContext(ctx, "reminder scheduled", "appid", h.AppID, "template", m.TemplateID,
 			"message_id", rec.ID, "send_at", rec.SendAt)
-		return h.scheduledAnswer(ctx, rec, warnings, false), nil
+		return h.scheduledResult(ctx, rec, warnings, false), nil
 	}
 	// A retryable failure frees the key, so that the retry it asks for
 	// sends; a broadcast keeps its users' keys: it counts each user's
-	// outcome once and paces or stops itself on these answers (its queue
+	// outcome once and paces or stops itself on these results (its queue
 	// runs the job again, and the replay tells it the user was served).
 	return h.deliver(ctx, rec, m, warnings, r.BroadcastID == ""), nil
 }
 
-// deliver sends a reserved message through WeChat, settles it by the
-// outcome table and returns the answer. freeKey lets a retryable failure
-// free the message's Idempotency-Key.
-func (h *Handler) deliver(ctx context.Context, rec store.Message, m wechat.Message, warnings []Warning, freeKey bool) httpapi.Response {
+// deliver sends a reserved message through WeChat, settles it by errcode's
+// table and returns the result. freeKey lets a retryable failure free the
+// message's Idempotency-Key.
+func (h *Handler) deliver(ctx context.Context, rec store.Message, m wechat.Message, warnings []Warning, freeKey bool) Result {
 	kind := rec.Kind
 	rowKey := store.RowKey{AppID: h.AppID, OpenID: m.ToUser, TemplateID: m.TemplateID}
 	res, sendErr := h.callWeChat(ctx, m)
-	out := ledger.Decide(sendErr)
-	var tokenErr *token.NoTokenError
-	if errors.As(sendErr, &tokenErr) {
-		out = ledger.Outcome{Status: ledger.Failed, Credit: ledger.Release, Retryable: true}
-	}
+	meaning := meaningOf(sendErr)
+	out := meaning.Outcome
 	rec.Status = out.Status
 	rec.WeChatMsgID = res.MsgID
 	rec.ErrCode = wechat.CodeOf(sendErr)
@@ -380,27 +377,23 @@ func (h *Handler) deliver(ctx context.Context, rec store.Message, m wechat.Messa
 		rec.ErrMsg = we.Msg
 	}
 
-	var answer httpapi.Response
+	result := Result{MessageID: rec.ID, Status: out.Status, Meaning: meaning, WeChat: sendErr}
 	if sendErr == nil {
-		body := sentAnswer{MessageID: rec.ID, Status: string(ledger.Sent), Warnings: warnings}
+		result.Warnings = warnings
 		if kind != ledger.LongTerm {
 			// The row says what it is, when the catalogue could not.
-			body.CreditsLeft, kind = h.creditsLeft(ctx, rowKey, kind)
+			result.CreditsLeft, kind = h.creditsLeft(ctx, rowKey, kind)
 		}
-		answer = httpapi.JSON(http.StatusOK, body)
-	} else {
-		e := sendError(sendErr)
-		e.Details = append(e.Details, map[string]string{"message_id": rec.ID, "status": string(out.Status)})
-		answer = e.Response()
 	}
 	if rec.SendAt.IsZero() {
+		answer := response(result)
 		rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
 	} // a reminder keeps its 202: a repeat of its key is answered from the record
 	h.settle(ctx, store.Settlement{Row: rowKey, Kind: kind, Effect: out.Credit, Message: rec, FreeKey: freeKey && out.FreesKey()})
 	h.observeSend(rec, kind, out.Credit)
 	h.Logger.InfoContext(ctx, "message settled", "appid", h.AppID, "template", m.TemplateID,
 		"message_id", rec.ID, "status", rec.Status, "errcode", rec.ErrCode, "rid", ridOf(sendErr))
-	return answer
+	return result
 }
 
 // creditsLeft reads the row's balance after the reservation, for the answer
@@ -419,9 +412,10 @@ func (h *Handler) creditsLeft(ctx context.Context, k store.RowKey, kind ledger.K
 	return &row.Credits, row.Kind
 }
 
-// Validate checks a message against the template catalogue: 404
-// unknown_template, or 422 invalid_data with one detail per bad keyword.
-// Before the catalogue's first sync every message passes.
+// Validate checks a message against the template catalogue: a
+// *RefusedError for an unknown template or invalid data (one problem per bad
+// keyword), ErrStoreUnavailable when the catalogue cannot be read. Before
+// the catalogue's first sync every message passes.
 func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
 	_, _, err := h.validate(ctx, m)
 	return err
@@ -433,11 +427,10 @@ func (h *Handler) Validate(ctx context.Context, m wechat.Message) error {
 func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, []string, error) {
 	tpl, found, synced, err := h.Catalog.Lookup(ctx, m.TemplateID)
 	if err != nil {
-		return "", nil, storeUnavailable(err)
+		return "", nil, h.storeUnavailable(ctx, err)
 	}
 	if synced && !found {
-		return "", nil, httpapi.Errorf(http.StatusNotFound, "unknown_template",
-			"template %s is not one of this app's templates (GET /v1/templates lists them)", m.TemplateID)
+		return "", nil, &RefusedError{Reason: UnknownTemplate, TemplateID: m.TemplateID}
 	}
 	if !found {
 		return ledger.OneTime, nil, nil
@@ -451,12 +444,7 @@ func (h *Handler) validate(ctx context.Context, m wechat.Message) (ledger.Kind, 
 		return ledger.KindOf(tpl.Type), catalog.Extra(tpl, data), nil
 	}
 	h.observeInvalid(m.TemplateID)
-	e := httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_data",
-		"%d keyword(s) of template %s break WeChat's rules; nothing was sent", len(problems), m.TemplateID)
-	for _, p := range problems {
-		e.Details = append(e.Details, map[string]string{"key": p.Key, "rule": p.Rule, "message": p.Message})
-	}
-	return "", nil, e
+	return "", nil, &RefusedError{Reason: InvalidData, TemplateID: m.TemplateID, Problems: problems}
 }
 
 // Warning is something a send did that the caller should know about
@@ -488,13 +476,13 @@ func dropExtra(m *wechat.Message, extra []string) []Warning {
 	return warnings
 }
 
-// refuse answers a send that may not reserve a credit; with an
+// refuse refuses a send that may not reserve a credit; with an
 // Idempotency-Key the answer is remembered, so that a repeat gets it again.
-func (h *Handler) refuse(ctx context.Context, rec store.Message, m wechat.Message, window time.Duration, e *httpapi.Error) (httpapi.Response, error) {
+func (h *Handler) refuse(ctx context.Context, rec store.Message, m wechat.Message, window time.Duration, e *RefusedError) (Result, error) {
 	if rec.IdempotencyKey == "" {
-		return httpapi.Response{}, e
+		return Result{}, e
 	}
-	resp := e.Response()
+	resp := refusal(e).Response()
 	rec.Status = ledger.Failed
 	rec.AnswerStatus, rec.Answer = resp.StatusCode, resp.Body
 	err := h.Store.Remember(context.WithoutCancel(ctx), rec, window)
@@ -505,7 +493,7 @@ func (h *Handler) refuse(ctx context.Context, rec store.Message, m wechat.Messag
 	case err != nil:
 		h.Logger.ErrorContext(ctx, "refusal not remembered; a repeat of the key may send", "message_id", rec.ID, "err", err)
 	}
-	return httpapi.Response{}, e
+	return Result{}, e
 }
 
 // undoReservation releases a reservation whose transaction failed without a
@@ -570,7 +558,7 @@ func (h *Handler) callWeChat(ctx context.Context, m wechat.Message) (wechat.Send
 			} else {
 				res, err = h.WeChat.SendSubscribe(ctx, accessToken, m)
 			}
-			if ledger.Decide(err).Retry != ledger.RetryBackoff {
+			if errcode.Of(err).Outcome.Retry != ledger.RetryBackoff {
 				return err
 			}
 			pause := jitter(backoff)
@@ -591,92 +579,32 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(n.Int64())/2
 }
 
-type sentAnswer struct {
-	MessageID   string    `json:"message_id"`
-	Status      string    `json:"status"`
-	CreditsLeft *int64    `json:"credits_left"`
-	Warnings    []Warning `json:"warnings,omitempty"`
-}
-
-// sendError maps WeChat's final answer to the contract's error.
-func sendError(err error) *httpapi.Error {
+// meaningOf is the row of errcode's table for a send's error: WeChat's
+// answer, or wxsub's own when it had no access_token to send with.
+func meaningOf(err error) errcode.Meaning {
 	var tokErr *token.NoTokenError
 	if errors.As(err, &tokErr) {
-		return httpapi.Errorf(http.StatusServiceUnavailable, "token_unavailable",
-			"wxsub has no valid WeChat access_token right now; nothing was sent and the credit was kept; retry shortly")
+		return errcode.NoToken
 	}
-	code := wechat.CodeOf(err)
-	mk := func(status int, c, msg string) *httpapi.Error {
-		return &httpapi.Error{Status: status, Code: c, Message: msg, WeChat: httpapi.WeChatDetail(err)}
-	}
-	switch code {
-	case 43101:
-		return mk(http.StatusConflict, "no_credit",
-			"WeChat says the user has no authorisation left for this template (43101); the balance is now 0")
-	case 47003, 47001:
-		return mk(http.StatusUnprocessableEntity, "invalid_data", "WeChat rejected the template data; see wechat.errmsg for the field")
-	case 40037:
-		return mk(http.StatusNotFound, "unknown_template", "WeChat does not know this template_id (40037)")
-	case 40003:
-		return mk(http.StatusNotFound, "unknown_user", "WeChat does not know this openid for this app (40003)")
-	case 41030:
-		return mk(http.StatusUnprocessableEntity, "invalid_page", "page does not exist in the released mini-program (41030)")
-	case 45168:
-		return mk(http.StatusUnprocessableEntity, "sensitive_content", "WeChat found sensitive words in the data (45168)")
-	case 43107:
-		return mk(http.StatusForbidden, "subscription_banned", "subscription messages are banned for this account or template (43107)")
-	case 45009:
-		return mk(http.StatusTooManyRequests, "quota_exhausted", "WeChat's daily quota for subscribe/send is used up (45009); see GET /v1/quota")
-	case 45011, 43108:
-		return mk(http.StatusTooManyRequests, "rate_limited", "WeChat asked to slow down; the credit was kept, retry later")
-	}
-	if wechat.IsGatewayFailure(err) {
-		return mk(http.StatusBadGateway, "outcome_unknown",
-			"a gateway in front of WeChat failed (HTTP 5xx without errcode) after the message may have been delivered, so its credit stays spent (status unknown); do not resend: WeChat's sent event settles it")
-	}
-	if wechat.ClassOf(err) == wechat.ClassUnknown {
-		return mk(http.StatusGatewayTimeout, "wechat_timeout",
-			"WeChat did not answer; the message may have been delivered, so its credit stays spent (status unknown)")
-	}
-	return mk(http.StatusBadGateway, "wechat_error", "WeChat failed the send; the credit was kept, retry later")
+	return errcode.Of(err)
 }
 
-func noCredit(r ledger.Refusal) *httpapi.Error {
-	msg := "the user has no credit left for this template; ask them to subscribe again (wx.requestSubscribeMessage)"
-	switch r {
-	case ledger.RefusedBanned:
-		msg = "WeChat banned this template (the user's popup answered ban); the user's credits are kept until an accept shows the ban lifted"
-	case ledger.RefusedNotSubscribed:
-		msg = "the user has not accepted this long-term template (or turned it off)"
-	}
-	return httpapi.Errorf(http.StatusConflict, "no_credit", "%s; nothing was sent", msg)
+// storeUnavailable logs, through the handler's logger, why the store could
+// not be reached, and returns the error that says so (ErrStoreUnavailable).
+func (h *Handler) storeUnavailable(ctx context.Context, err error) error {
+	h.Logger.ErrorContext(ctx, "store unavailable", "appid", h.AppID, "err", err)
+	return storeError(err)
 }
 
-func storeUnavailable(err error) *httpapi.Error {
-	slog.Error("store unavailable", "err", err)
-	return errStoreUnavailable()
-}
-
-func errStoreUnavailable() *httpapi.Error {
-	return httpapi.Errorf(http.StatusServiceUnavailable, "store_unavailable",
-		"wxsub's database did not answer; nothing was sent and no credit was spent; retry shortly")
-}
-
-// replay answers a repeated Idempotency-Key with the first answer.
-func replay(m store.Message, req wechat.Message) (httpapi.Response, error) {
-	if m.OpenID != req.ToUser || m.TemplateID != req.TemplateID {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusUnprocessableEntity, "idempotency_key_reused",
-			"this Idempotency-Key was used for a different message (touser or template_id differ); use a new key")
+// replay is the result of a repeated Idempotency-Key: the first answer.
+func replay(first store.Message, req wechat.Message) (Result, error) {
+	if first.OpenID != req.ToUser || first.TemplateID != req.TemplateID {
+		return Result{}, &RefusedError{Reason: KeyReused, TemplateID: req.TemplateID}
 	}
-	if m.Status == ledger.Pending || m.AnswerStatus == 0 {
-		return httpapi.Response{}, httpapi.Errorf(http.StatusConflict, "request_in_progress",
-			"a send with this Idempotency-Key is still in progress; retry in a few seconds")
+	if first.Status == ledger.Pending || first.AnswerStatus == 0 {
+		return Result{}, &RefusedError{Reason: InProgress, TemplateID: req.TemplateID}
 	}
-	return httpapi.Response{
-		StatusCode: m.AnswerStatus,
-		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8", "Idempotent-Replayed": "true"},
-		Body:       m.Answer,
-	}, nil
+	return Result{MessageID: first.ID, Status: first.Status, Replayed: true, first: &first}, nil
 }
 
 func ridOf(err error) string {

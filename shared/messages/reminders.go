@@ -59,34 +59,20 @@ func (h *Handler) scheduled(rec *store.Message, m wechat.Message, sendAt time.Ti
 		return fmt.Errorf("encode reminder %s: %w", rec.ID, err)
 	}
 	rec.Status, rec.SendAt, rec.Request = ledger.Scheduled, sendAt, string(req)
-	answer := httpapi.JSON(http.StatusAccepted, scheduledBody{
-		MessageID: rec.ID, Status: string(ledger.Scheduled), SendAt: formatTime(sendAt), Warnings: warnings,
-	})
+	answer := response(Result{MessageID: rec.ID, Status: ledger.Scheduled, SendAt: sendAt, Warnings: warnings})
 	rec.AnswerStatus, rec.Answer = answer.StatusCode, answer.Body
 	return nil
 }
 
-type scheduledBody struct {
-	MessageID   string    `json:"message_id"`
-	Status      string    `json:"status"`
-	SendAt      string    `json:"send_at"`
-	CreditsLeft *int64    `json:"credits_left"`
-	Warnings    []Warning `json:"warnings,omitempty"`
-}
-
-// scheduledAnswer is the 202 of a reminder: its id, status now and time, and
-// the credits the user has left besides those held; replayed for a repeat of
-// its Idempotency-Key.
-func (h *Handler) scheduledAnswer(ctx context.Context, m store.Message, warnings []Warning, replayed bool) httpapi.Response {
-	body := scheduledBody{MessageID: m.ID, Status: string(m.Status), SendAt: formatTime(m.SendAt), Warnings: warnings}
+// scheduledResult is a reminder's scheduling: its id, status now and time,
+// and the credits the user has left besides those held; the same for a
+// repeat of its Idempotency-Key (replayed).
+func (h *Handler) scheduledResult(ctx context.Context, m store.Message, warnings []Warning, replayed bool) Result {
+	r := Result{MessageID: m.ID, Status: m.Status, SendAt: m.SendAt, Warnings: warnings, Replayed: replayed}
 	if m.Kind != ledger.LongTerm {
-		body.CreditsLeft, _ = h.creditsLeft(ctx, store.RowKey{AppID: h.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID}, m.Kind)
+		r.CreditsLeft, _ = h.creditsLeft(ctx, store.RowKey{AppID: h.AppID, OpenID: m.OpenID, TemplateID: m.TemplateID}, m.Kind)
 	}
-	resp := httpapi.JSON(http.StatusAccepted, body)
-	if replayed {
-		resp.Headers["Idempotent-Replayed"] = "true"
-	}
-	return resp
+	return r
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -94,61 +80,61 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // SendScheduled sends a reminder whose time has come, through the same path
 // as any send: the catalogue is checked again (a template changed since
 // scheduling ends it failed, its credit released), its held credit is spent
-// and the outcome settled by the outcome table. A reminder whose held credit
+// and the outcome settled by errcode's table. A reminder whose held credit
 // a zeroing revoked ends cancelled without calling WeChat. A reminder that
-// another delivery started or ended is left alone (served, nothing sent), so
-// a job delivered twice sends once. An error means nothing happened and the
-// job should run again.
-func (h *Handler) SendScheduled(ctx context.Context, id string) (httpapi.Response, error) {
+// another delivery started or ended is left alone (Replayed, nothing sent),
+// and one that no longer exists is dropped (an empty Status), so a job
+// delivered twice sends once. An error means nothing happened and the job
+// should run again.
+func (h *Handler) SendScheduled(ctx context.Context, id string) (Result, error) {
 	m, err := h.Store.Message(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		h.Logger.WarnContext(ctx, "due reminder not found; dropped", "appid", h.AppID, "message_id", id)
-		return httpapi.Response{StatusCode: http.StatusNotFound}, nil
+		return Result{MessageID: id}, nil
 	}
 	if err != nil {
-		return httpapi.Response{}, storeUnavailable(err)
+		return Result{}, h.storeUnavailable(ctx, err)
 	}
 	if m.Status != ledger.Scheduled {
-		return httpapi.Response{StatusCode: http.StatusOK, Headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
+		return Result{MessageID: id, Status: m.Status, Replayed: true}, nil
 	}
 	// The queue holds a job until its reminders are due; should one come
 	// early all the same (clocks differ a little), it waits: never before
 	// send_at.
 	if early := m.SendAt.Sub(h.now()); early > time.Minute {
-		return httpapi.Response{}, fmt.Errorf("reminder %s came %s before its time", id, early.Round(time.Second))
+		return Result{}, fmt.Errorf("reminder %s came %s before its time", id, early.Round(time.Second))
 	} else if early > 0 {
 		if err := wait.Sleep(ctx, early); err != nil {
-			return httpapi.Response{}, err
+			return Result{}, err
 		}
 	}
 	var msg wechat.Message
 	if err := json.Unmarshal([]byte(m.Request), &msg); err != nil {
-		return httpapi.Response{}, fmt.Errorf("reminder %s has an unreadable message: %w", id, err)
+		return Result{}, fmt.Errorf("reminder %s has an unreadable message: %w", id, err)
 	}
 	_, extra, err := h.validate(ctx, msg)
-	var invalid *httpapi.Error
-	if errors.As(err, &invalid) && invalid.Status != http.StatusServiceUnavailable {
-		reason := "the template changed since the reminder was scheduled: " + invalid.Message
+	if r, ok := refused(err); ok {
+		reason := "the template changed since the reminder was scheduled: " + r.Message()
 		if _, err := h.end(ctx, m, ledger.Failed, reason); err != nil {
-			return httpapi.Response{}, err
+			return Result{}, err
 		}
-		return invalid.Response(), nil
+		return Result{MessageID: id, Status: ledger.Failed, Ended: true}, nil
 	}
 	if err != nil {
-		return httpapi.Response{}, err
+		return Result{}, err
 	}
 	warnings := dropExtra(&msg, extra)
 	started, err := h.Store.StartScheduled(ctx, m, ids.Random('a'))
 	switch {
 	case errors.Is(err, store.ErrNotScheduled):
-		return httpapi.Response{StatusCode: http.StatusOK, Headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
+		return Result{MessageID: id, Status: m.Status, Replayed: true}, nil
 	case errors.Is(err, store.ErrHeldRevoked):
 		if _, err := h.end(ctx, m, ledger.Cancelled, ReasonZeroed); err != nil {
-			return httpapi.Response{}, err
+			return Result{}, err
 		}
-		return noCredit(ledger.RefusedNoCredit).Response(), nil
+		return Result{MessageID: id, Status: ledger.Cancelled, Ended: true}, nil
 	case err != nil:
-		return httpapi.Response{}, storeUnavailable(err)
+		return Result{}, h.storeUnavailable(ctx, err)
 	}
 	h.Logger.InfoContext(ctx, "reminder due; sending", "appid", h.AppID, "message_id", id,
 		"send_at", m.SendAt, "late_ms", time.Since(m.SendAt).Milliseconds())
@@ -160,7 +146,7 @@ func (h *Handler) SendScheduled(ctx context.Context, id string) (httpapi.Respons
 func (h *Handler) end(ctx context.Context, m store.Message, status ledger.MessageStatus, reason string) (store.Message, error) {
 	ended, err := h.Store.EndScheduled(ctx, m, status, reason)
 	if err != nil && !errors.Is(err, store.ErrNotScheduled) {
-		return store.Message{}, storeUnavailable(err)
+		return store.Message{}, h.storeUnavailable(ctx, err)
 	}
 	if err == nil {
 		h.Logger.InfoContext(ctx, "reminder ended without a send", "appid", h.AppID, "message_id", m.ID,
@@ -228,12 +214,12 @@ func (h *Handler) cancel(ctx context.Context, req httpapi.Request) (httpapi.Resp
 	if errors.Is(err, store.ErrNotScheduled) {
 		now, rerr := h.Store.Message(ctx, m.ID)
 		if rerr != nil {
-			return httpapi.Response{}, storeUnavailable(rerr)
+			return httpapi.Response{}, HTTPError(h.storeUnavailable(ctx, rerr))
 		}
 		return httpapi.Response{}, notScheduled(now.Status)
 	}
 	if err != nil {
-		return httpapi.Response{}, err
+		return httpapi.Response{}, HTTPError(err)
 	}
 	return httpapi.JSON(http.StatusOK, answerOf(ended)), nil
 }
@@ -288,7 +274,7 @@ func (h *Handler) list(ctx context.Context, req httpapi.Request) (httpapi.Respon
 	}
 	msgs, next, err := h.Store.UserMessagesPage(ctx, h.AppID, openid, ledger.MessageStatus(status), int32(limit), after)
 	if err != nil {
-		return httpapi.Response{}, storeUnavailable(err)
+		return httpapi.Response{}, HTTPError(h.storeUnavailable(ctx, err))
 	}
 	out := listAnswer{Messages: make([]messageAnswer, 0, len(msgs))}
 	for _, m := range msgs {

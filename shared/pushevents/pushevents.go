@@ -42,7 +42,7 @@ const (
 	// MaxItems is the most event items one push may carry. A popup event
 	// lists the templates of one wx.requestSubscribeMessage call, at most 5
 	// (https://developers.weixin.qq.com/miniprogram/dev/api/open-api/subscribe-message/wx.requestSubscribeMessage.html);
-	// design.md allows 50.
+	// wxsub allows 50, room for WeChat to grow the limit.
 	MaxItems = 50
 	// TimestampWindow is how far a push's timestamp may be from now.
 	TimestampWindow = 5 * time.Minute
@@ -85,6 +85,17 @@ type Handler struct {
 	IndexHorizon time.Duration
 	// MatchWindow is DefaultMatchWindow when zero.
 	MatchWindow time.Duration
+}
+
+// LogValue gives log/slog the handler's appid and modes, never the push
+// token or the EncodingAESKey.
+func (h *Handler) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("appid", h.AppID),
+		slog.Bool("push_token_set", h.Token != ""),
+		slog.Bool("secure", h.Cipher != nil),
+		slog.Bool("accept_plaintext", h.AcceptPlaintext),
+	)
 }
 
 // Routes served by the handler.

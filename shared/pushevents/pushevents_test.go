@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -14,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/dev/localdb"
 	"github.com/wxsub/wxsub/shared/backend"
 	"github.com/wxsub/wxsub/shared/catalog"
 	"github.com/wxsub/wxsub/shared/httpapi"
 	"github.com/wxsub/wxsub/shared/ledger"
-	"github.com/wxsub/wxsub/shared/localdb"
 	"github.com/wxsub/wxsub/shared/pushevents"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/wxpush"
@@ -156,7 +157,7 @@ func wantError(t *testing.T, resp httpapi.Response, status int, code string) {
 func (f *fixture) row(openid string) (ledger.Row, bool) {
 	f.t.Helper()
 	r, err := f.st.Row(context.Background(), store.RowKey{AppID: appid, OpenID: openid, TemplateID: tmpl})
-	if err == store.ErrNotFound {
+	if errors.Is(err, store.ErrNotFound) {
 		return ledger.Row{}, false
 	}
 	if err != nil {

@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/fakeclock"
-	"github.com/wxsub/wxsub/shared/localdb"
+	"github.com/wxsub/wxsub/dev/fakeclock"
+	"github.com/wxsub/wxsub/dev/localdb"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/metrics"
 	"github.com/wxsub/wxsub/shared/refresher"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
-	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
 // ages returns the TokenAgeSeconds values of the EMF lines in out, in order.

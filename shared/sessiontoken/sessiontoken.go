@@ -7,6 +7,7 @@ package sessiontoken
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -29,6 +30,11 @@ type Signer struct {
 	key []byte
 	ttl time.Duration
 	now func() time.Time
+}
+
+// LogValue gives log/slog the signer's token lifetime, never its key.
+func (s *Signer) LogValue() slog.Value {
+	return slog.GroupValue(slog.Duration("ttl", s.ttl))
 }
 
 // NewSigner returns a Signer; key must be at least MinKeyLen bytes.

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/wxsub/wxsub/shared/fakeclock"
+	"github.com/wxsub/wxsub/dev/fakeclock"
 	"github.com/wxsub/wxsub/shared/ledger"
 	"github.com/wxsub/wxsub/shared/store"
 )

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -132,7 +133,7 @@ func (s *Store) UserRows(ctx context.Context, appid, openid string) ([]ledger.Ro
 func (s *Store) ApplyTap(ctx context.Context, k RowKey, kind ledger.Kind, ch ledger.Change) (ledger.Row, error) {
 	if ch.Ignore {
 		r, err := s.Row(ctx, k)
-		if err == ErrNotFound {
+		if errors.Is(err, ErrNotFound) {
 			return ledger.Row{AppID: k.AppID, OpenID: k.OpenID, TemplateID: k.TemplateID, Kind: kind}, nil
 		}
 		return r, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,6 +39,20 @@ type TokenRecord struct {
 	ForceDay    string
 	ForceCount  int64
 	LastForceAt time.Time
+}
+
+// LogValue gives log/slog the record without its token.
+func (r TokenRecord) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("version", r.Version),
+		slog.Time("expires_at", r.ExpiresAt),
+		slog.Time("fetched_at", r.FetchedAt),
+		slog.String("cause", r.Cause),
+		slog.String("lease_owner", r.LeaseOwner),
+		slog.Time("lease_until", r.LeaseUntil),
+		slog.String("force_day", r.ForceDay),
+		slog.Int64("force_count", r.ForceCount),
+	)
 }
 
 type tokenItem struct {

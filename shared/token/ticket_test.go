@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxsub/wxsub/shared/fakeclock"
-	"github.com/wxsub/wxsub/shared/localdb"
+	"github.com/wxsub/wxsub/dev/fakeclock"
+	"github.com/wxsub/wxsub/dev/localdb"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/store"
 	"github.com/wxsub/wxsub/shared/token"
 	"github.com/wxsub/wxsub/shared/wechat"
-	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
 // oaEnv is an env whose simulator plays an official account.

@@ -108,6 +108,11 @@ type Token struct {
 // String never prints the token itself.
 func (t Token) String() string { return fmt.Sprintf("token(v%d)", t.Version) }
 
+// LogValue gives log/slog the token's version and expiry, never its value.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int64("version", t.Version), slog.Time("expires_at", t.ExpiresAt))
+}
+
 // Config configures a Plane.
 type Config struct {
 	AppID, Secret string
@@ -131,6 +136,11 @@ type Config struct {
 	// Now and Sleep default to the real clock; tests move a fake one.
 	Now   func() time.Time
 	Sleep func(context.Context, time.Duration) error
+}
+
+// LogValue gives log/slog the plane's appid, mode and kind, never the secret.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("appid", c.AppID), slog.String("mode", string(c.Mode)), slog.String("kind", string(c.Kind)))
 }
 
 // Plane is one process's view of the shared token. It is safe for concurrent use.
@@ -216,6 +226,10 @@ func (p *Plane) item() string {
 
 // Kind is what the plane keeps.
 func (p *Plane) Kind() Kind { return p.cfg.Kind }
+
+// LogValue gives log/slog the plane's configuration, never its secret or
+// the token it holds.
+func (p *Plane) LogValue() slog.Value { return p.cfg.LogValue() }
 
 // Get returns a valid token: from memory when it is fresh (no I/O), else from
 // the shared item, else, when no usable token is stored yet, by fetching one

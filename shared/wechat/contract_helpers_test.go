@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/wechat"
-	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
 // simStart is the simulated time every contract test begins at; the

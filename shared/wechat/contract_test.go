@@ -1,7 +1,7 @@
 package wechat_test
 
 // Contract tests: every client method against the WeChat simulator
-// (shared/wechatsim) over HTTP, and every error class reached through it,
+// (dev/wechatsim) over HTTP, and every error class reached through it,
 // most of them through POST /__sim/faults.
 
 import (
@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxsub/wxsub/dev/wechatsim"
 	"github.com/wxsub/wxsub/shared/keyword"
 	"github.com/wxsub/wxsub/shared/wechat"
-	"github.com/wxsub/wxsub/shared/wechatsim"
 )
 
 func TestContractToken(t *testing.T) {

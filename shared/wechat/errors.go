@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/wxsub/wxsub/shared/errcode"
 )
 
 // ErrOutcomeUnknown is wrapped by Error.Err when a request was fully written
@@ -59,43 +61,37 @@ func (e *Error) Error() string {
 // Unwrap returns the transport or decoding cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Class sorts WeChat failures by what a caller should do about them.
-type Class int
+// Class sorts WeChat failures by what a caller should do about them; the
+// table of package errcode says which class each answer is in.
+type Class = errcode.Class
 
 // The classes returned by ClassOf.
 const (
-	ClassNone           Class = iota // no error
-	ClassToken                       // the access token is invalid, expired or missing: refresh it
-	ClassRequest                     // the request itself is wrong: retrying it will not help
-	ClassNoSubscription              // 43101: the user holds no subscription for the template
-	ClassRate                        // a daily quota, per-minute rate or per-user concurrency limit
-	ClassUnavailable                 // WeChat did not act on the request: safe to retry later
-	ClassUnknown                     // the request was sent but the outcome is unknown
+	ClassNone           = errcode.ClassNone           // no error
+	ClassToken          = errcode.ClassToken          // the access token is invalid, expired or missing: refresh it
+	ClassRequest        = errcode.ClassRequest        // the request itself is wrong: retrying it will not help
+	ClassNoSubscription = errcode.ClassNoSubscription // 43101: the user holds no subscription for the template
+	ClassRate           = errcode.ClassRate           // a daily quota, per-minute rate or per-user concurrency limit
+	ClassUnavailable    = errcode.ClassUnavailable    // WeChat did not act on the request: safe to retry later
+	ClassUnknown        = errcode.ClassUnknown        // the request was sent but the outcome is unknown
 )
 
-// String returns a short snake_case name for the class, fit for logs and metrics.
-func (c Class) String() string {
-	switch c {
-	case ClassNone:
-		return "none"
-	case ClassToken:
-		return "token"
-	case ClassRequest:
-		return "request"
-	case ClassNoSubscription:
-		return "no_subscription"
-	case ClassRate:
-		return "rate"
-	case ClassUnavailable:
-		return "unavailable"
-	case ClassUnknown:
-		return "unknown"
+// Answer says what WeChat answered to the call, for errcode's table; the
+// zero Answer for a nil *Error.
+func (e *Error) Answer() errcode.Answer {
+	if e == nil {
+		return errcode.Answer{}
 	}
-	return "Class(" + strconv.Itoa(int(c)) + ")"
+	return errcode.Answer{
+		Code:       e.Code,
+		HTTPStatus: e.HTTPStatus,
+		Unwritten:  e.Err != nil && !errors.Is(e.Err, ErrOutcomeUnknown),
+		Unknown:    errors.Is(e.Err, ErrOutcomeUnknown),
+	}
 }
 
-// ClassOf classifies err. It returns ClassNone for nil, and
-// ClassUnavailable for an error that is not (and does not wrap) a *Error.
+// ClassOf classifies err by errcode's table. It returns ClassNone for nil,
+// and ClassUnavailable for an error that is not (and does not wrap) a *Error.
 //
 // For a *Error: a cause wrapping ErrOutcomeUnknown gives ClassUnknown; any
 // other cause, an HTTP 5xx status or errcode -1 gives ClassUnavailable;
@@ -103,36 +99,11 @@ func (c Class) String() string {
 // ClassNoSubscription; 45009, 45011, 43108 and HTTP 429 give ClassRate;
 // everything else gives ClassRequest.
 func ClassOf(err error) Class {
-	if err == nil {
-		return ClassNone
-	}
 	var e *Error
-	if !errors.As(err, &e) {
-		return ClassUnavailable
-	}
-	if e == nil {
+	if errors.As(err, &e) && e == nil {
 		return ClassNone
 	}
-	switch {
-	case errors.Is(e.Err, ErrOutcomeUnknown):
-		return ClassUnknown
-	case e.Err != nil, e.HTTPStatus >= 500:
-		return ClassUnavailable
-	}
-	switch e.Code {
-	case 40001, 40014, 41001, 42001:
-		return ClassToken
-	case 43101:
-		return ClassNoSubscription
-	case 45009, 45011, 43108:
-		return ClassRate
-	case -1:
-		return ClassUnavailable
-	}
-	if e.HTTPStatus == 429 {
-		return ClassRate
-	}
-	return ClassRequest
+	return errcode.Of(err).Class
 }
 
 // IsGatewayFailure reports whether err is an HTTP 5xx answer that carries no
@@ -140,10 +111,10 @@ func ClassOf(err error) Class {
 // (nginx's "502 Bad Gateway" page, say). Such an answer says nothing about
 // whether WeChat acted on the request before the gateway gave up. ClassOf
 // still reports it as ClassUnavailable; a caller whose request must not be
-// carried out twice (a send) treats its outcome as unknown.
+// carried out twice (a send) treats its outcome as unknown (errcode.Gateway).
 func IsGatewayFailure(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e != nil && e.Err == nil && e.Code == 0 && e.HTTPStatus >= 500 && e.HTTPStatus <= 599
+	return errors.As(err, &e) && e != nil && errcode.For(e.Answer()) == errcode.Gateway
 }
 
 // CodeOf returns the WeChat errcode carried by err, or 0 when there is none.

@@ -116,5 +116,5 @@ func (c *Client) Code2Session(ctx context.Context, appid, secret, code string) (
 	if err != nil {
 		return Session{}, err
 	}
-	return Session{OpenID: a.OpenID, SessionKey: a.SessionKey, UnionID: a.UnionID}, nil
+	return Session(a), nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 )
 
@@ -35,6 +36,12 @@ type Cipher struct {
 	block cipher.Block
 	iv    []byte
 	appid string
+}
+
+// LogValue gives log/slog the cipher's appid, never its key (nor its IV,
+// which is the first 16 bytes of the key).
+func (c *Cipher) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("appid", c.appid))
 }
 
 // NewCipher returns a Cipher for the 43-character EncodingAESKey configured

@@ -43,7 +43,7 @@ func decodeXML(body []byte, v any) error {
 	}
 	for {
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

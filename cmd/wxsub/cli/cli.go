@@ -58,7 +58,7 @@ chain (AWS_PROFILE, environment, SSO, instance role).`,
 	pf.StringVar(&g.region, "region", "", "the AWS region of --stack (default: from the URL or the AWS configuration)")
 	pf.BoolVar(&g.json, "json", false, "print the answers as JSON (for scripts)")
 	root.MarkFlagsMutuallyExclusive("url", "stack")
-	root.AddCommand(sendCmd(g), messageCmd(g), userCmd(g), broadcastCmd(g), templatesCmd(g), quotaCmd(g))
+	root.AddCommand(sendCmd(g), cancelCmd(g), messageCmd(g), userCmd(g), broadcastCmd(g), templatesCmd(g), quotaCmd(g))
 	return root
 }
 

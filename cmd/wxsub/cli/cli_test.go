@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/wxsub/wxsub/cmd/wxsub/cli"
-	"github.com/wxsub/wxsub/shared/localstack"
-	"github.com/wxsub/wxsub/shared/wechatsim"
+	"github.com/wxsub/wxsub/dev/localstack"
+	"github.com/wxsub/wxsub/dev/wechatsim"
 )
 
 func stack(t *testing.T) *localstack.Stack {
@@ -250,5 +250,32 @@ func TestStackFlagReadsApiUrl(t *testing.T) {
 	}
 	if !strings.Contains(out, wechatsim.TmplOrderShipped) {
 		t.Fatalf("templates through --stack printed:\n%s", out)
+	}
+}
+
+func TestReminderSendAtAndCancel(t *testing.T) {
+	s := stack(t)
+	env := map[string]string{"WXSUB_URL": s.URL, "WXSUB_ADMIN_KEY": s.AdminKey}
+	tmpl := wechatsim.TmplOrderShipped
+	openid := subscriber(t, s, tmpl, 1)
+	at := s.Sim.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	out, _, err := run(t, env, append([]string{"--json", "send", "--to", openid, "--template", tmpl, "--send-at", at}, dataArgs()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		MessageID string `json:"message_id"`
+		Status    string `json:"status"`
+		SendAt    string `json:"send_at"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Status != "scheduled" || r.SendAt != at {
+		t.Fatalf("send --send-at printed %q (%v)", out, err)
+	}
+	out, _, err = run(t, env, "cancel", r.MessageID)
+	if err != nil || !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel printed %q (%v)", out, err)
+	}
+	if _, _, err := run(t, env, append([]string{"send", "--to", openid, "--template", tmpl, "--send-at", "tomorrow"}, dataArgs()...)...); err == nil {
+		t.Fatal("a send-at that is not RFC 3339 was accepted")
 	}
 }

@@ -85,6 +85,7 @@ func credits(c *int64) string {
 func sendCmd(g *globals) *cobra.Command {
 	var r wxsubclient.SendRequest
 	var d dataFlags
+	var sendAt string
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Send a subscription message to one user (POST /v1/messages)",
@@ -98,6 +99,13 @@ func sendCmd(g *globals) *cobra.Command {
 				return err
 			}
 			r.Data = data
+			if sendAt != "" {
+				at, err := time.Parse(time.RFC3339, sendAt)
+				if err != nil {
+					return fmt.Errorf("--send-at must be an RFC 3339 time with an offset, such as 2027-01-02T20:00:00+08:00")
+				}
+				r.SendAt = &at
+			}
 			c, err := g.client(cmd.Context())
 			if err != nil {
 				return err
@@ -109,6 +117,9 @@ func sendCmd(g *globals) *cobra.Command {
 			return g.print(res, func(w io.Writer) {
 				table(w, func(tw *tabwriter.Writer) {
 					fmt.Fprintf(tw, "message\t%s\nstatus\t%s\ncredits left\t%s\n", res.MessageID, res.Status, credits(res.CreditsLeft))
+					if res.SendAt != "" {
+						fmt.Fprintf(tw, "send at\t%s\n", res.SendAt)
+					}
 					for _, wa := range res.Warnings {
 						fmt.Fprintf(tw, "warning\t%s %s: %s\n", wa.Code, wa.Key, wa.Message)
 					}
@@ -123,10 +134,34 @@ func sendCmd(g *globals) *cobra.Command {
 	f.StringVar(&r.MiniprogramState, "state", "", "developer, trial or formal (default formal)")
 	f.StringVar(&r.Lang, "lang", "", "zh_CN (default), en_US, zh_HK or zh_TW")
 	f.StringVar(&r.IdempotencyKey, "idempotency-key", "", "a repeat with the same key within 24 h answers the first answer and sends nothing")
+	f.StringVar(&sendAt, "send-at", "", "a reminder: send at this RFC 3339 time (1 minute to 1 year ahead), holding the user's credit until then")
 	d.add(cmd)
 	cmd.MarkFlagRequired("to")
 	cmd.MarkFlagRequired("template")
 	return cmd
+}
+
+func cancelCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel <message_id>",
+		Short: "Cancel a scheduled reminder, giving its credit back (DELETE /v1/messages/{id})",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			m, err := c.CancelMessage(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.print(m, func(w io.Writer) {
+				table(w, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "message\t%s\nstatus\t%s\nreason\t%s\n", m.MessageID, m.Status, m.Reason)
+				})
+			})
+		},
+	}
 }
 
 func messageCmd(g *globals) *cobra.Command {

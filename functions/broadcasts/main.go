@@ -1,0 +1,13 @@
+// Command broadcasts is the POST /v1/broadcasts and GET /v1/broadcasts/{id}
+// Lambda function. See template.yaml for its routes.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxsub/wxsub/shared/backend"
+)
+
+func main() {
+	lambda.Start(backend.MustFromEnv("WECHAT_SECRET").MustBroadcasts().Handle)
+}
