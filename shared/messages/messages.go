@@ -485,6 +485,9 @@ func (h *Handler) refuse(ctx context.Context, rec store.Message, m wechat.Messag
 	resp := refusal(e).Response()
 	rec.Status = ledger.Failed
 	rec.AnswerStatus, rec.Answer = resp.StatusCode, resp.Body
+	// A refused reminder was never scheduled: its record is a plain
+	// refusal, which a repeat of the key replays as it is.
+	rec.SendAt, rec.Request = time.Time{}, ""
 	err := h.Store.Remember(context.WithoutCancel(ctx), rec, window)
 	var dup *store.DuplicateError
 	switch {
