@@ -53,22 +53,34 @@ func measureBroadcast(ctx context.Context, users, rate, workers int, latency tim
 	return b
 }
 
-func (b *broadcastRun) measure(ctx context.Context) error {
-	env := map[string]string{"BROADCAST_RATE": strconv.Itoa(b.rate), "BROADCAST_WORKERS": strconv.Itoa(b.workers)}
+// pacedStack starts a fresh local stack whose queue sends at rate over
+// workers, with the simulator answering each send after latency, and runs
+// the named schedules once (the token, the catalogue, ...). Close it.
+func pacedStack(ctx context.Context, rate, workers int, latency time.Duration, warm ...string) (*localstack.Stack, error) {
+	env := map[string]string{"BROADCAST_RATE": strconv.Itoa(rate), "BROADCAST_WORKERS": strconv.Itoa(workers)}
 	s, err := localstack.Start(ctx, localstack.Options{
 		Getenv: func(k string) string { return env[k] }, Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0",
 		LogOutput: io.Discard, NoSchedules: true,
-		SimConfig: func(c *wechatsim.Config) { c.SendLatency = b.latency },
+		SimConfig: func(c *wechatsim.Config) { c.SendLatency = latency },
 	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range warm {
+		if err := s.RunSchedule(ctx, id); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("warm-up: %s: %w", id, err)
+		}
+	}
+	return s, nil
+}
+
+func (b *broadcastRun) measure(ctx context.Context) error {
+	s, err := pacedStack(ctx, b.rate, b.workers, b.latency, "RefreshTokenFunction", "TemplatesFunction")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	for _, id := range []string{"RefreshTokenFunction", "TemplatesFunction"} {
-		if err := s.RunSchedule(ctx, id); err != nil {
-			return fmt.Errorf("warm-up: %s: %w", id, err)
-		}
-	}
 	tmpl := wechatsim.TmplOrderShipped
 	log.Printf("broadcast: %d users tap \"allow\"", b.users)
 	openid := func(i int) string { return fmt.Sprintf("oBroadcastBench%013d", i) }

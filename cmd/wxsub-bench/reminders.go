@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"runtime"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/wxsub/wxsub/dev/loadgen"
 	"github.com/wxsub/wxsub/dev/localdb"
-	"github.com/wxsub/wxsub/dev/localstack"
 	"github.com/wxsub/wxsub/dev/wechatsim"
 )
 
@@ -50,21 +48,11 @@ func measureReminders(ctx context.Context, users, rate, workers int, latency tim
 }
 
 func (r *reminderRun) measure(ctx context.Context) error {
-	env := map[string]string{"BROADCAST_RATE": strconv.Itoa(r.rate), "BROADCAST_WORKERS": strconv.Itoa(r.workers)}
-	s, err := localstack.Start(ctx, localstack.Options{
-		Getenv: func(k string) string { return env[k] }, Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0",
-		LogOutput: io.Discard, NoSchedules: true,
-		SimConfig: func(c *wechatsim.Config) { c.SendLatency = r.latency },
-	})
+	s, err := pacedStack(ctx, r.rate, r.workers, r.latency, "RefreshTokenFunction", "TemplatesFunction", "RemindersFunction")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	for _, id := range []string{"RefreshTokenFunction", "TemplatesFunction", "RemindersFunction"} {
-		if err := s.RunSchedule(ctx, id); err != nil {
-			return fmt.Errorf("warm-up: %s: %w", id, err)
-		}
-	}
 	tmpl := wechatsim.TmplOrderShipped
 	openid := func(i int) string { return fmt.Sprintf("oReminderBench%014d", i) }
 	log.Printf("reminders: %d users tap \"allow\"", r.users)
