@@ -235,7 +235,12 @@ func TestEachFunctionIsGrantedWhatItCalls(t *testing.T) {
 	}
 	h.s.Sim.Flush()
 	h.drain()
-	h.waitListed(r.openid, "scheduled", 0)
+	// The tally ends it from the zeroing's stream record; should it not
+	// have (gsi1 lagging under load), the dispatch at its time does.
+	if !h.listedWithin(r.openid, "scheduled", 0, 10*time.Second) {
+		h.later(11 * time.Minute)
+		h.waitListed(r.openid, "scheduled", 0)
+	}
 
 	granted := grantedAccess(t)
 	used := h.s.DynamoDBAccess()

@@ -213,6 +213,23 @@ func TestCancelOfAStartedMessageIsRefused(t *testing.T) {
 	}
 }
 
+// listedWithin reports whether the user's listing shows n messages in
+// status within d.
+func (h *harness) listedWithin(openid, status string, n int, d time.Duration) bool {
+	h.t.Helper()
+	q := ""
+	if status != "" {
+		q = "?status=" + status
+	}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		a := h.admin("GET", "/v1/users/"+openid+"/messages"+q, nil)
+		if ms, _ := a.body["messages"].([]any); a.status == 200 && len(ms) == n {
+			return true
+		}
+	}
+	return false
+}
+
 // waitListed waits until the user's listing (from gsi1, which lags) shows n
 // messages in status.
 func (h *harness) waitListed(openid, status string, n int) {

@@ -157,7 +157,7 @@ func (h *Handler) end(ctx context.Context, m store.Message, status ledger.Messag
 
 // How long CancelRevoked waits for gsi1 to show the reminders it expects.
 const (
-	revokeLookFor   = 5 * time.Second
+	revokeLookFor   = 20 * time.Second
 	revokeLookEvery = 200 * time.Millisecond
 )
 
