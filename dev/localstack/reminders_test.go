@@ -213,39 +213,40 @@ func TestCancelOfAStartedMessageIsRefused(t *testing.T) {
 	}
 }
 
-// listedWithin reports whether the user's listing shows n messages in
-// status within d.
-func (h *harness) listedWithin(openid, status string, n int, d time.Duration) bool {
+// listed polls the user's listing (from gsi1, which lags) for up to d until
+// it shows n messages in status, and returns whether it did with the last
+// answer.
+func (h *harness) listed(openid, status string, n int, d time.Duration) (bool, answer) {
 	h.t.Helper()
 	q := ""
 	if status != "" {
 		q = "?status=" + status
 	}
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		a := h.admin("GET", "/v1/users/"+openid+"/messages"+q, nil)
-		if ms, _ := a.body["messages"].([]any); a.status == 200 && len(ms) == n {
-			return true
-		}
-	}
-	return false
-}
-
-// waitListed waits until the user's listing (from gsi1, which lags) shows n
-// messages in status.
-func (h *harness) waitListed(openid, status string, n int) {
-	h.t.Helper()
 	var last answer
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		q := ""
-		if status != "" {
-			q = "?status=" + status
-		}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		last = h.admin("GET", "/v1/users/"+openid+"/messages"+q, nil)
 		if ms, _ := last.body["messages"].([]any); last.status == 200 && len(ms) == n {
-			return
+			return true, last
 		}
 	}
-	h.t.Fatalf("listing %s messages: %d %s, want %d", status, last.status, last.raw, n)
+	return false, last
+}
+
+// listedWithin reports whether the user's listing shows n messages in
+// status within d.
+func (h *harness) listedWithin(openid, status string, n int, d time.Duration) bool {
+	h.t.Helper()
+	ok, _ := h.listed(openid, status, n, d)
+	return ok
+}
+
+// waitListed waits up to 10 s until the user's listing shows n messages in
+// status.
+func (h *harness) waitListed(openid, status string, n int) {
+	h.t.Helper()
+	if ok, last := h.listed(openid, status, n, 10*time.Second); !ok {
+		h.t.Fatalf("listing %s messages: %d %s, want %d", status, last.status, last.raw, n)
+	}
 }
 
 func TestZeroingCancelsTheReminderWithoutCallingWeChat(t *testing.T) {
